@@ -1,0 +1,1 @@
+"""Compiled kernels (built from ``kernels/*.pyx``); absent when the build was skipped."""

@@ -1,0 +1,1 @@
+"""Kernel backends: ``python`` (reference), ``numba`` (jit twin), ``cython`` (compiled)."""

@@ -1,0 +1,597 @@
+"""The reference implementation of the event loop: the specification of the semantics.
+
+Everything here is plain Python over NumPy arrays, written so that the very same
+functions compile under Numba (:mod:`spikeengine.backends.numba` jit-compiles
+these functions' code objects) and translate line by line into the Cython kernels
+(``kernels/engine.pyx``). Read this file to know what the engine does.
+
+Semantics (see ``docs/engine.md`` for the prose version)
+--------------------------------------------------------
+* Time is continuous (float64, ms). A neuron's state is advanced in closed form
+  only when something reaches it, from the time its row was last valid.
+* A spike of neuron ``i`` at ``t`` becomes one heap entry per distinct outgoing
+  delay ``d`` (a CSR *group*), keyed ``(t + d, group index)``. Groups are sorted
+  by source, then delay, so the heap order is the total order
+  ``(arrival time, source id, delay)``.
+* The run is cut into windows of at most the minimum delay ``d_min`` of the
+  projections leaving spiking neurons. Nothing emitted inside a window can arrive
+  inside it, so within a window every neuron is independent. Neurons that can
+  reach threshold between inputs (drive, currents, adaptation, Poisson input) are
+  advanced to the window end ("flush"); a threshold crossing between events is
+  found exactly when the neuron is advanced and its spike is emitted at the
+  crossing time, which is exact because its arrivals lie beyond the window.
+* All inputs arriving at one neuron at the same instant are summed before the
+  threshold test (as NEST's precise models do).
+* Refractory period ``[t_spike, t_spike + t_ref)``: delta inputs arriving inside it
+  are dropped, an input arriving exactly at its end is accepted; V is clamped at
+  V_reset; exponential synaptic currents keep decaying and receiving input.
+* At most one spike per neuron per instant.
+* State samples at ``t`` are the left limit: the state just before events at ``t``.
+"""
+
+import math
+
+import numpy as np
+
+from ..dtypes import (
+    C_HEAP,
+    C_OUT,
+    C_SMP,
+    C_SPK,
+    C_SRC,
+    C_SYNEV,
+    C_SYNEV_REC,
+    C_UPD,
+    KIND_IF,
+    KIND_LIF,
+    KIND_LIF_EXP,
+    KIND_PARROT,
+    KIND_POISSON,
+    KIND_SOURCE,
+    P_BETA,
+    P_K_EX,
+    P_K_IN,
+    P_RATE,
+    P_RESET_SUB,
+    P_SLOPE,
+    P_T_REF,
+    P_TAU_A,
+    P_TAU_EX,
+    P_TAU_IN,
+    P_TAU_M,
+    P_V_INF,
+    P_V_MIN,
+    P_V_RESET,
+    P_V_TH,
+    S_A,
+    S_IEX,
+    S_IIN,
+    S_REF,
+    S_T,
+    S_V,
+)
+
+INF = math.inf
+#: width below which a bracketed threshold crossing is refined by Newton/bisection
+BRACKET = 1e-4
+#: width below which a touching (tangent) trajectory is treated as not crossing
+TANGENT = 1e-12
+#: absolute tolerance on crossing times (ms)
+XTOL = 1e-13
+
+# splitmix64 constants (the per-stream random generator)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_TWO_M53 = 1.0 / 9007199254740992.0
+
+
+def uniform(rng, k):
+    """Next uniform double in [0, 1) of stream ``k`` (splitmix64, 53-bit mantissa)."""
+    x = rng[k] + _GOLDEN
+    rng[k] = x
+    z = (x ^ (x >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    z = z ^ (z >> _S31)
+    return float(z >> _S11) * _TWO_M53
+
+
+def exp_interval(rng, k, rate):
+    """Exponential waiting time (ms) of a Poisson stream of ``rate`` (1/ms)."""
+    return -math.log(1.0 - uniform(rng, k)) / rate
+
+
+# --------------------------------------------------------------------------- heap
+def heap_push(h_t, h_g, ctr, t, g):
+    """Insert ``(t, g)`` into the binary min-heap (the caller guarantees room)."""
+    n = ctr[C_HEAP]
+    i = n
+    while i > 0:
+        p = (i - 1) >> 1
+        pt = h_t[p]
+        pg = h_g[p]
+        if pt < t or (pt == t and pg < g):
+            break
+        h_t[i] = pt
+        h_g[i] = pg
+        i = p
+    h_t[i] = t
+    h_g[i] = g
+    ctr[C_HEAP] = n + 1
+
+
+def heap_pop(h_t, h_g, ctr):
+    """Remove the smallest entry (read it at index 0 before calling)."""
+    n = ctr[C_HEAP] - 1
+    ctr[C_HEAP] = n
+    if n == 0:
+        return
+    t = h_t[n]
+    g = h_g[n]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and (h_t[c + 1] < h_t[c] or (h_t[c + 1] == h_t[c] and h_g[c + 1] < h_g[c])):
+            c += 1
+        if t < h_t[c] or (t == h_t[c] and g < h_g[c]):
+            break
+        h_t[i] = h_t[c]
+        h_g[i] = h_g[c]
+        i = c
+    h_t[i] = t
+    h_g[i] = g
+
+
+# ---------------------------------------------------------------- neuron algebra
+def threshold(P, S, j):
+    """Current firing threshold of neuron ``j`` (V_th + beta * a)."""
+    return P[j, P_V_TH] + P[j, P_BETA] * S[j, S_A]
+
+
+def evolve(kind, P, S, j, dt):
+    """Advance row ``j`` by ``dt`` ms of free (non-refractory, input-free) dynamics."""
+    if kind == KIND_LIF_EXP:
+        tm = P[j, P_TAU_M]
+        vinf = P[j, P_V_INF]
+        cex = P[j, P_K_EX] * S[j, S_IEX]
+        cin = P[j, P_K_IN] * S[j, S_IIN]
+        eex = math.exp(-dt / P[j, P_TAU_EX])
+        ein = math.exp(-dt / P[j, P_TAU_IN])
+        S[j, S_V] = vinf + (S[j, S_V] - vinf - cex - cin) * math.exp(-dt / tm) + cex * eex + cin * ein
+        S[j, S_IEX] = S[j, S_IEX] * eex
+        S[j, S_IIN] = S[j, S_IIN] * ein
+    elif kind == KIND_LIF:
+        vinf = P[j, P_V_INF]
+        S[j, S_V] = vinf + (S[j, S_V] - vinf) * math.exp(-dt / P[j, P_TAU_M])
+    elif kind == KIND_IF:
+        S[j, S_V] = S[j, S_V] + P[j, P_SLOPE] * dt
+    if S[j, S_A] != 0.0:
+        S[j, S_A] = S[j, S_A] * math.exp(-dt / P[j, P_TAU_A])
+
+
+def evolve_refractory(kind, P, S, j, dt):
+    """Advance row ``j`` by ``dt`` ms inside the refractory period (V clamped)."""
+    if kind == KIND_LIF_EXP:
+        S[j, S_IEX] = S[j, S_IEX] * math.exp(-dt / P[j, P_TAU_EX])
+        S[j, S_IIN] = S[j, S_IIN] * math.exp(-dt / P[j, P_TAU_IN])
+    if S[j, S_A] != 0.0:
+        S[j, S_A] = S[j, S_A] * math.exp(-dt / P[j, P_TAU_A])
+
+
+def _fval(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, s):
+    return (c0 + cl * s + cm * math.exp(-s / tm) + ce * math.exp(-s / te) + ci * math.exp(-s / ti)
+            + ca * math.exp(-s / ta))
+
+
+def _fder(cl, cm, tm, ce, te, ci, ti, ca, ta, s):
+    return (cl - cm / tm * math.exp(-s / tm) - ce / te * math.exp(-s / te) - ci / ti * math.exp(-s / ti)
+            - ca / ta * math.exp(-s / ta))
+
+
+def _refine(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, a, b):
+    """Root of f in (a, b] with f(a) < 0 <= f(b): safeguarded Newton (rtsafe).
+
+    Returns the right end of a bracket narrower than ``XTOL * (1 + b)``, i.e. the
+    first representable time at which the threshold is reached.
+    """
+    x = b
+    for _ in range(100):
+        fx = _fval(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, x)
+        if fx >= 0.0:
+            b = x
+        else:
+            a = x
+        tol = XTOL * (1.0 + b)
+        if b - a <= tol:
+            break
+        d = _fder(cl, cm, tm, ce, te, ci, ti, ca, ta, x)
+        xn = 0.5 * (a + b)
+        if d > 0.0:
+            xn = x - fx / d
+        if abs(xn - x) < tol:
+            if fx >= 0.0:
+                xn = x - tol
+            else:
+                xn = x + tol
+        if not (xn > a and xn < b):
+            xn = 0.5 * (a + b)
+        x = xn
+    return b
+
+
+def crossing_generic(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, D):
+    """First s in (0, D] where f(s) = c0 + cl s + sum_k c_k exp(-s/tau_k) reaches 0.
+
+    Branch and bound: each term is monotone, so its extreme values on [a, b] lie at
+    the ends; intervals whose upper bound is negative are skipped, the others are
+    halved until the first crossing is bracketed, then refined. Returns -1 when
+    f stays below 0 on (0, D] (up to tangencies narrower than ``TANGENT``).
+    """
+    if c0 + cm + ce + ci + ca >= 0.0:
+        return -1.0
+    a = 0.0
+    ema = 1.0
+    eea = 1.0
+    eia = 1.0
+    eaa = 1.0
+    h = D
+    while a < D:
+        b = a + h
+        if b > D:
+            b = D
+        emb = math.exp(-b / tm)
+        eeb = math.exp(-b / te)
+        eib = math.exp(-b / ti)
+        eab = math.exp(-b / ta)
+        ub = c0 + max(cl * a, cl * b) + max(cm * ema, cm * emb) + max(ce * eea, ce * eeb)
+        ub += max(ci * eia, ci * eib) + max(ca * eaa, ca * eab)
+        if ub < 0.0:
+            a = b
+            ema = emb
+            eea = eeb
+            eia = eib
+            eaa = eab
+            h = 2.0 * h
+            continue
+        fb = c0 + cl * b + cm * emb + ce * eeb + ci * eib + ca * eab
+        if fb >= 0.0:
+            # lower bound of f' on [a, b]: f monotone there -> single root
+            lb = cl + min(-cm / tm * ema, -cm / tm * emb) + min(-ce / te * eea, -ce / te * eeb)
+            lb += min(-ci / ti * eia, -ci / ti * eib) + min(-ca / ta * eaa, -ca / ta * eab)
+            if lb > 0.0 or b - a <= BRACKET:
+                return _refine(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, a, b)
+        elif b - a <= TANGENT:
+            a = b
+            ema = emb
+            eea = eeb
+            eia = eib
+            eaa = eab
+            continue
+        h = 0.5 * (b - a)
+    return -1.0
+
+
+def first_crossing(kind, P, S, j, D):
+    """Time s in (0, D] at which neuron ``j`` (free dynamics) first reaches threshold, or -1."""
+    vth = P[j, P_V_TH]
+    if vth == INF:
+        return -1.0
+    v = S[j, S_V]
+    adapt = P[j, P_BETA] * S[j, S_A]
+    if kind == KIND_LIF:
+        vinf = P[j, P_V_INF]
+        if adapt == 0.0:
+            if vinf <= vth or v >= vth:
+                return -1.0
+            s = P[j, P_TAU_M] * math.log((vinf - v) / (vinf - vth))
+            if s <= D:
+                return s
+            return -1.0
+        return crossing_generic(vinf - vth, 0.0, v - vinf, P[j, P_TAU_M], 0.0, 1.0, 0.0, 1.0,
+                                -adapt, P[j, P_TAU_A], D)
+    if kind == KIND_IF:
+        slope = P[j, P_SLOPE]
+        if adapt == 0.0:
+            if slope <= 0.0 or v >= vth:
+                return -1.0
+            s = (vth - v) / slope
+            if s <= D:
+                return s
+            return -1.0
+        return crossing_generic(v - vth, slope, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, -adapt, P[j, P_TAU_A], D)
+    if kind == KIND_LIF_EXP:
+        vinf = P[j, P_V_INF]
+        cex = P[j, P_K_EX] * S[j, S_IEX]
+        cin = P[j, P_K_IN] * S[j, S_IIN]
+        return crossing_generic(vinf - vth, 0.0, v - vinf - cex - cin, P[j, P_TAU_M], cex, P[j, P_TAU_EX],
+                                cin, P[j, P_TAU_IN], -adapt, P[j, P_TAU_A], D)
+    return -1.0
+
+
+def receive(kind, P, S, j, w, t):
+    """Apply an input of weight ``w`` arriving at ``t`` (the row is already at ``t``)."""
+    if kind == KIND_LIF_EXP:
+        if w >= 0.0:
+            S[j, S_IEX] += w
+        else:
+            S[j, S_IIN] += w
+    elif kind == KIND_LIF or kind == KIND_IF:
+        if t >= S[j, S_REF]:
+            v = S[j, S_V] + w
+            vmin = P[j, P_V_MIN]
+            if v < vmin:
+                v = vmin
+            S[j, S_V] = v
+
+
+def fires_on_input(kind, P, S, j, t):
+    """True if a delta-synapse neuron is at or above threshold right after input at ``t``."""
+    if kind == KIND_LIF or kind == KIND_IF:
+        return t >= S[j, S_REF] and S[j, S_V] >= threshold(P, S, j)
+    return False
+
+
+def reset(kind, P, S, j, t):
+    """Reset after a spike at ``t``: V to V_reset (or minus the threshold), refractory, adaptation jump."""
+    if P[j, P_RESET_SUB] != 0.0:
+        S[j, S_V] = S[j, S_V] - threshold(P, S, j)
+    else:
+        S[j, S_V] = P[j, P_V_RESET]
+    S[j, S_REF] = t + P[j, P_T_REF]
+    if P[j, P_BETA] != 0.0:
+        S[j, S_A] = S[j, S_A] + 1.0
+
+
+def next_kick(j, d_ptr, d_rate, d_next, d_rng):
+    """Index of the Poisson drive of neuron ``j`` that fires next (-1 if none)."""
+    best = -1
+    tb = INF
+    for d in range(d_ptr[j], d_ptr[j + 1]):
+        if d_next[d] < 0.0:
+            d_next[d] = exp_interval(d_rng, d, d_rate[d])
+        if d_next[d] < tb:
+            tb = d_next[d]
+            best = d
+    return best
+
+
+def advance(kind, P, S, j, t1, d_ptr, d_rate, d_w, d_next, d_rng, ctr):
+    """Advance neuron ``j`` towards ``t1``; stop at its first spike.
+
+    Returns the spike time (row left at that time, not yet reset) or ``INF`` when
+    the row reached ``t1`` without a spike. Poisson drive kicks with time < t1 are
+    applied on the way.
+    """
+    while True:
+        t0 = S[j, S_T]
+        d = next_kick(j, d_ptr, d_rate, d_next, d_rng)
+        tk = INF
+        if d >= 0:
+            tk = d_next[d]
+        tg = t1
+        if tk < tg:
+            tg = tk
+        if t0 < tg:
+            ctr[C_UPD] += 1
+            ref = S[j, S_REF]
+            if t0 < ref:
+                te = tg
+                if ref < te:
+                    te = ref
+                evolve_refractory(kind, P, S, j, te - t0)
+                S[j, S_T] = te
+                continue
+            s = first_crossing(kind, P, S, j, tg - t0)
+            if s >= 0.0:
+                evolve(kind, P, S, j, s)
+                S[j, S_T] = t0 + s
+                return t0 + s
+            evolve(kind, P, S, j, tg - t0)
+            S[j, S_T] = tg
+        if tk < t1:
+            d_next[d] = tk + exp_interval(d_rng, d, d_rate[d])
+            receive(kind, P, S, j, d_w[d], tk)
+            if fires_on_input(kind, P, S, j, tk):
+                return tk
+            continue
+        return INF
+
+
+# ------------------------------------------------------------------- emission
+def need_room(j, rec, g_ptr, h_t, o_t, ctr):
+    """True if the heap or the output buffer must grow before neuron ``j`` can emit."""
+    return (ctr[C_HEAP] + g_ptr[j + 1] - g_ptr[j] > h_t.shape[0]) or (rec[j] != 0 and ctr[C_OUT] >= o_t.shape[0])
+
+
+def grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr):
+    """Return enlarged copies of the heap and output buffers (amortised doubling)."""
+    need = ctr[C_HEAP] + g_ptr[j + 1] - g_ptr[j]
+    if need > h_t.shape[0]:
+        cap = 2 * need + 64
+        nt = np.empty(cap, np.float64)
+        ng = np.empty(cap, np.int64)
+        n = ctr[C_HEAP]
+        nt[:n] = h_t[:n]
+        ng[:n] = h_g[:n]
+        h_t = nt
+        h_g = ng
+    n = ctr[C_OUT]
+    if rec[j] != 0 and n >= o_t.shape[0]:
+        cap = 2 * n + 256
+        nt = np.empty(cap, np.float64)
+        ni = np.empty(cap, np.int64)
+        nt[:n] = o_t[:n]
+        ni[:n] = o_i[:n]
+        o_t = nt
+        o_i = ni
+    return h_t, h_g, o_t, o_i
+
+
+def emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr):
+    """Neuron ``j`` spikes at ``t``: count, record, queue one entry per delay group.
+
+    The caller guarantees room (:func:`need_room` / :func:`grow`).
+    """
+    nspk[j] += 1
+    ctr[C_SPK] += 1
+    if rec[j] != 0:
+        n = ctr[C_OUT]
+        o_t[n] = t
+        o_i[n] = j
+        ctr[C_OUT] = n + 1
+    for g in range(g_ptr[j], g_ptr[j + 1]):
+        heap_push(h_t, h_g, ctr, t + g_delay[g], g)
+
+
+def advance_emit(kind, P, S, j, t1, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_w, d_next, d_rng,
+                 h_t, h_g, o_t, o_i, ctr):
+    """Advance neuron ``j`` to ``t1``, emitting and resetting at every spike on the way.
+
+    Returns the buffers, which are reallocated if they had to grow.
+    """
+    while True:
+        ts = advance(kind, P, S, j, t1, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
+        if ts == INF:
+            return h_t, h_g, o_t, o_i
+        if need_room(j, rec, g_ptr, h_t, o_t, ctr):
+            h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
+        emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr)
+        reset(kind, P, S, j, ts)
+
+
+def take_samples(tlim, inclusive, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_w, d_next,
+                 d_rng, smp_t, smp_id, smp_var, smp_out, h_t, h_g, o_t, o_i, ctr):
+    """Record the sampled state at every sample time < tlim (<= tlim if ``inclusive``)."""
+    p = ctr[C_SMP]
+    while p < smp_t.shape[0] and (smp_t[p] < tlim or (inclusive and smp_t[p] == tlim)):
+        ts = smp_t[p]
+        for c in range(smp_id.shape[0]):
+            j = smp_id[c]
+            kind = kinds[j]
+            if S[j, S_T] < ts and kind != KIND_PARROT and kind != KIND_SOURCE and kind != KIND_POISSON:
+                h_t, h_g, o_t, o_i = advance_emit(kind, P, S, j, ts, nspk, rec, g_ptr, g_delay, d_ptr, d_rate,
+                                                  d_w, d_next, d_rng, h_t, h_g, o_t, o_i, ctr)
+            smp_out[p, c] = S[j, smp_var[c]]
+        p += 1
+    ctr[C_SMP] = p
+    return h_t, h_g, o_t, o_i
+
+
+# ------------------------------------------------------------------- main loop
+def run(kinds, P, S, nspk, rec,
+        g_ptr, g_src, g_delay, g_syn, syn_tgt, syn_w,
+        d_ptr, d_rate, d_w, d_next, d_rng,
+        src_t, src_id, psrc, rng,
+        smp_t, smp_id, smp_var, smp_out,
+        flush, touched, tflag,
+        h_t, h_g, o_t, o_i, ctr,
+        t_start, t_stop, window):
+    """Simulate from ``t_start`` to ``t_stop`` (ms).
+
+    Returns the heap and output arrays, which may have been reallocated to grow.
+    (Emission sites repeat the ``need_room``/``grow``/``emit`` triple instead of
+    calling :func:`advance_emit`, so that the hot path passes no arrays back.)
+    """
+    T = t_start
+    while T < t_stop:
+        Te = T + window
+        if Te > t_stop:
+            Te = t_stop
+        # 1. spikes of explicit sources and Poisson sources emitted in [T, Te)
+        p = ctr[C_SRC]
+        while p < src_t.shape[0] and src_t[p] < Te:
+            j = src_id[p]
+            if need_room(j, rec, g_ptr, h_t, o_t, ctr):
+                h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
+            emit(j, src_t[p], nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr)
+            p += 1
+        ctr[C_SRC] = p
+        for q in range(psrc.shape[0]):
+            j = psrc[q]
+            if S[j, S_T] < 0.0:
+                S[j, S_T] = exp_interval(rng, j, P[j, P_RATE])
+            while S[j, S_T] < Te:
+                if need_room(j, rec, g_ptr, h_t, o_t, ctr):
+                    h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
+                emit(j, S[j, S_T], nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr)
+                S[j, S_T] = S[j, S_T] + exp_interval(rng, j, P[j, P_RATE])
+        # 2. deliver queued spikes arriving in [T, Te), one instant at a time
+        while ctr[C_HEAP] > 0 and h_t[0] < Te:
+            t = h_t[0]
+            if ctr[C_SMP] < smp_t.shape[0] and smp_t[ctr[C_SMP]] <= t:
+                h_t, h_g, o_t, o_i = take_samples(t, True, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate,
+                                                  d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
+                                                  h_t, h_g, o_t, o_i, ctr)
+            ntouch = 0
+            while ctr[C_HEAP] > 0 and h_t[0] == t:
+                g = h_g[0]
+                heap_pop(h_t, h_g, ctr)
+                k0 = g_syn[g]
+                k1 = g_syn[g + 1]
+                ctr[C_SYNEV] += k1 - k0
+                src_kind = kinds[g_src[g]]
+                if src_kind != KIND_SOURCE and src_kind != KIND_POISSON:
+                    ctr[C_SYNEV_REC] += k1 - k0
+                for k in range(k0, k1):
+                    j = syn_tgt[k]
+                    kind = kinds[j]
+                    if S[j, S_T] < t:
+                        if kind == KIND_PARROT:
+                            S[j, S_T] = t
+                        else:
+                            while True:
+                                ts = advance(kind, P, S, j, t, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
+                                if ts == INF:
+                                    break
+                                if need_room(j, rec, g_ptr, h_t, o_t, ctr):
+                                    h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
+                                emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr)
+                                reset(kind, P, S, j, ts)
+                    receive(kind, P, S, j, syn_w[k], t)
+                    if tflag[j] == 0:
+                        tflag[j] = 1
+                        touched[ntouch] = j
+                        ntouch += 1
+            for q in range(ntouch):
+                j = touched[q]
+                tflag[j] = 0
+                kind = kinds[j]
+                if kind == KIND_PARROT or fires_on_input(kind, P, S, j, t):
+                    if need_room(j, rec, g_ptr, h_t, o_t, ctr):
+                        h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
+                    emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr)
+                    if kind != KIND_PARROT:
+                        reset(kind, P, S, j, t)
+        # 3. samples, then flush neurons that can fire between inputs to the window end
+        if ctr[C_SMP] < smp_t.shape[0] and smp_t[ctr[C_SMP]] < Te:
+            h_t, h_g, o_t, o_i = take_samples(Te, False, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate,
+                                              d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
+                                              h_t, h_g, o_t, o_i, ctr)
+        for q in range(flush.shape[0]):
+            j = flush[q]
+            if S[j, S_T] < Te:
+                kind = kinds[j]
+                while True:
+                    ts = advance(kind, P, S, j, Te, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
+                    if ts == INF:
+                        break
+                    if need_room(j, rec, g_ptr, h_t, o_t, ctr):
+                        h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
+                    emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr)
+                    reset(kind, P, S, j, ts)
+        T = Te
+    return h_t, h_g, o_t, o_i
+
+
+#: the functions that make up the kernel, in dependency order (the Numba twin compiles these)
+KERNEL_FUNCTIONS = (
+    "uniform", "exp_interval", "heap_push", "heap_pop", "threshold", "evolve", "evolve_refractory",
+    "_fval", "_fder", "_refine", "crossing_generic", "first_crossing", "receive", "fires_on_input", "reset",
+    "next_kick", "advance", "need_room", "grow", "emit", "advance_emit", "take_samples", "run",
+)

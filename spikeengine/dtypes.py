@@ -1,0 +1,69 @@
+"""Memory layout shared by every backend.
+
+This module is the single place (with ``kernels/_types.pxd``, which mirrors it)
+where the kernels' array layouts, column indices and C types are declared. The
+Python reference (:mod:`spikeengine.backends.python`), its Numba twin and the
+Cython kernels all index the same arrays with these constants.
+
+Neuron parameters live in a float64 matrix ``P[n_neurons, NP]`` and neuron state
+in ``S[n_neurons, NS]`` (one row per neuron, so one neuron's data is contiguous).
+"""
+
+import numpy as np
+
+TIME = np.float64  #: all times, in ms
+WEIGHT = np.float64  #: synaptic weights
+INDEX = np.int64  #: pointers into CSR arrays, heap entries
+TARGET = np.int32  #: synapse targets (global neuron index)
+
+# neuron kinds -------------------------------------------------------------
+KIND_SOURCE = 0  #: explicit spike times (SpikeSourceArray); never receives input
+KIND_LIF = 1  #: leaky integrate-and-fire, delta synapses (iaf_psc_delta), optional adaptation
+KIND_LIF_EXP = 2  #: leaky integrate-and-fire, exponential current synapses (iaf_psc_exp)
+KIND_IF = 3  #: non-leaky integrate-and-fire, delta synapses (NIR IF)
+KIND_PARROT = 4  #: re-emits every input spike
+KIND_POISSON = 5  #: Poisson spike source, one independent stream per unit
+
+# parameter columns ---------------------------------------------------------
+P_TAU_M = 0
+P_C_M = 1
+P_E_L = 2
+P_I_E = 3
+P_V_TH = 4
+P_V_RESET = 5
+P_T_REF = 6
+P_TAU_EX = 7
+P_TAU_IN = 8
+P_TAU_A = 9
+P_BETA = 10
+P_V_MIN = 11
+P_RESET_SUB = 12  #: 1.0 -> reset by subtraction of the threshold, 0.0 -> reset to V_reset
+P_V_INF = 13  #: derived: E_L + I_e tau_m / C_m (leaky kinds)
+P_K_EX = 14  #: derived: tau_m tau_ex / (C_m (tau_ex - tau_m))
+P_K_IN = 15  #: derived: tau_m tau_in / (C_m (tau_in - tau_m))
+P_RATE = 16  #: Poisson source rate, in 1/ms
+P_SLOPE = 17  #: derived: I_e / C_m (non-leaky kind), mV/ms
+NP = 18
+
+# state columns -------------------------------------------------------------
+S_V = 0  #: membrane potential, mV
+S_IEX = 1  #: excitatory synaptic current, pA
+S_IIN = 2  #: inhibitory synaptic current, pA
+S_A = 3  #: adaptation variable (threshold = V_th + beta * a)
+S_T = 4  #: time the row is valid at (for Poisson sources: next spike time, -1 = not drawn)
+S_REF = 5  #: end of the refractory period
+NS = 6
+
+# counters (int64 array ``ctr``) ------------------------------------------------
+C_HEAP = 0  #: entries in the event heap
+C_OUT = 1  #: recorded spikes in the output buffer
+C_SRC = 2  #: next explicit source spike to inject
+C_SMP = 3  #: next sample time
+C_SYNEV = 4  #: synaptic events delivered (spikes x fan-out), all projections
+C_SYNEV_REC = 5  #: synaptic events delivered from non-source neurons (recurrent)
+C_UPD = 6  #: neuron state updates performed (lazy advances)
+C_SPK = 7  #: spikes emitted (all kinds)
+NCTR = 8
+
+# recorded state variables ----------------------------------------------------
+VAR_CODES = {"V_m": S_V, "I_syn_ex": S_IEX, "I_syn_in": S_IIN, "a": S_A}

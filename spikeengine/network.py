@@ -1,0 +1,429 @@
+"""The nouns users know: :class:`Network`, :class:`Population`, :class:`Projection`.
+
+A network is built in Python (validated here), compiled once into flat arrays
+(:mod:`spikeengine.simulator`) and run by a kernel backend.
+"""
+
+import math
+
+import numpy as np
+
+from .connectors import FixedInDegree, FixedProbability, FromArrays, make_connector
+from .errors import NetworkError, ParameterError
+from .models import make_model
+
+_INF = math.inf
+
+
+def _label(pop):
+    return f"population {pop.name!r}"
+
+
+class Population:
+    """A group of neurons sharing a model (per-neuron parameter values allowed).
+
+    Created by :meth:`Network.population`, :meth:`Network.spike_source` or
+    :meth:`Network.poisson_source`; not directly.
+
+    Attributes
+    ----------
+    name : str
+    size : int
+    model : NeuronModel or None
+        None for spike sources.
+    first : int
+        Global index of the first neuron (populations occupy consecutive indices).
+    """
+
+    def __init__(self, net, name, size, model, first, source=None):
+        self.net = net
+        self.name = name
+        self.size = int(size)
+        self.model = model
+        self.first = first
+        self.source = source  # ('array', times list) | ('poisson', rates)
+        self.poisson_inputs = []
+        self._record_spikes = False
+        self._samplers = []
+
+    def __len__(self):
+        return self.size
+
+    def __repr__(self):
+        what = self.source[0] if self.source else type(self.model).__name__
+        return f"<Population {self.name!r}: {self.size} x {what}>"
+
+    @property
+    def is_source(self):
+        """True for spike sources (explicit times or Poisson)."""
+        return self.source is not None
+
+    # ---------------------------------------------------------------- inputs
+    def add_poisson_input(self, rate, weight):
+        """Drive every neuron with its own Poisson spike train (Brian2 ``PoissonInput``).
+
+        The kicks are generated lazily per neuron inside the kernel, never queued,
+        from a random stream keyed by (network seed, neuron, drive).
+
+        Parameters
+        ----------
+        rate : float or array
+            Total rate of the train per neuron, Hz (e.g. ``C_ext * nu_ext``).
+        weight : float or array
+            Jump per kick, in the model's weight unit (mV for delta, pA for current synapses).
+
+        Examples
+        --------
+        >>> import spikeengine as se
+        >>> net = se.Network(seed=1)
+        >>> pop = net.population(10, se.LIF(E_L=0.0, V_m=0.0, V_th=20.0, V_reset=10.0, C_m=1.0, tau_m=20.0))
+        >>> pop.add_poisson_input(rate=20000.0, weight=0.1)
+        """
+        self.net._check_mutable()
+        if self.is_source or self.model.kind in (4,):
+            raise NetworkError(f"{_label(self)}: Poisson input needs an integrating neuron model")
+        rate = np.broadcast_to(np.asarray(rate, dtype=np.float64), (self.size,)).copy()
+        weight = np.broadcast_to(np.asarray(weight, dtype=np.float64), (self.size,)).copy()
+        if not np.all(np.isfinite(rate)) or (rate < 0).any():
+            raise ParameterError(f"{_label(self)}: Poisson input rate must be finite and >= 0 Hz")
+        if not np.all(np.isfinite(weight)):
+            raise ParameterError(f"{_label(self)}: Poisson input weight must be finite")
+        self.poisson_inputs.append((rate, weight))
+
+    # ------------------------------------------------------------- recording
+    def record(self, what="spikes", interval=None, times=None, ids=None):
+        """Record spikes, or sample a state variable.
+
+        Parameters
+        ----------
+        what : str
+            ``"spikes"`` or a state variable (``"V_m"``, ``"I_syn_ex"``, ``"I_syn_in"``, ``"a"``).
+        interval : float, optional
+            Sampling interval in ms (samples at 0, interval, 2*interval, ...).
+        times : array, optional
+            Explicit sample times in ms (instead of ``interval``).
+        ids : array of int, optional
+            Local indices of the neurons to sample (default: all).
+
+        Notes
+        -----
+        A sample at ``t`` is the state just before any event at exactly ``t``.
+
+        Examples
+        --------
+        >>> import spikeengine as se
+        >>> net = se.Network()
+        >>> pop = net.population(2, se.LIF())
+        >>> pop.record("spikes"); pop.record("V_m", interval=1.0)
+        """
+        from .dtypes import VAR_CODES
+
+        self.net._check_mutable()
+        if what == "spikes":
+            self._record_spikes = True
+            return
+        if self.is_source or what not in VAR_CODES or what not in self.model.state_vars:
+            allowed = () if self.is_source else self.model.state_vars
+            raise ParameterError(f"{_label(self)}: cannot record {what!r}; recordable: spikes, {', '.join(allowed)}")
+        if (interval is None) == (times is None):
+            raise ParameterError(f"{_label(self)}: give exactly one of interval or times to record {what!r}")
+        if interval is not None and not (interval > 0 and math.isfinite(interval)):
+            raise ParameterError(f"{_label(self)}: recording interval must be > 0 ms, got {interval!r}")
+        if times is not None:
+            times = np.asarray(times, dtype=np.float64).ravel()
+            if not np.all(np.isfinite(times)) or (times < 0).any() or (np.diff(times) <= 0).any():
+                raise ParameterError(f"{_label(self)}: sample times must be finite, >= 0 and increasing")
+        ids = np.arange(self.size) if ids is None else np.asarray(ids, dtype=np.int64).ravel()
+        if ids.size and (ids.min() < 0 or ids.max() >= self.size):
+            raise ParameterError(f"{_label(self)}: sample ids out of range [0, {self.size})")
+        self._samplers.append({"var": what, "interval": interval, "times": times, "ids": ids})
+
+    @property
+    def spikes(self):
+        """Recorded spikes as ``(times, ids)``: ms and local indices, sorted by (time, id)."""
+        return self.net._sim.spikes_of(self)
+
+    def get_data(self, what="V_m"):
+        """Sampled state: ``(times, values, ids)`` with ``values[k, c]`` for neuron ``ids[c]``.
+
+        Examples
+        --------
+        >>> import spikeengine as se
+        >>> net = se.Network()
+        >>> pop = net.population(1, se.LIF(I_e=0.0))
+        >>> pop.record("V_m", interval=1.0)
+        >>> net.run(3.0)
+        >>> pop.get_data("V_m")[1][:, 0].tolist()
+        [-70.0, -70.0, -70.0]
+        """
+        return self.net._sim.samples_of(self, what)
+
+    @property
+    def spike_counts(self):
+        """Spikes emitted per neuron since the last reset (int64 array)."""
+        return self.net._sim.counts_of(self)
+
+    def rate(self):
+        """Mean firing rate of the population over the simulated time, in Hz."""
+        t = self.net.t
+        return float(self.spike_counts.sum()) / self.size / (t / 1000.0) if t > 0 and self.size else 0.0
+
+
+class Projection:
+    """Synapses from one population to another, with per-synapse weight and delay."""
+
+    def __init__(self, pre, post, sources, targets, weights, delays, name):
+        self.pre = pre
+        self.post = post
+        self.sources = sources
+        self.targets = targets
+        self.weights = weights
+        self.delays = delays
+        self.name = name
+
+    def __len__(self):
+        return self.sources.size
+
+    def __repr__(self):
+        return f"<Projection {self.name!r}: {self.pre.name} -> {self.post.name}, {len(self)} synapses>"
+
+
+def _syn_values(value, n, what, label, rng):
+    if callable(value):
+        value = value(n, rng)
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr))
+    elif arr.shape != (n,):
+        raise NetworkError(f"{label}: {what} has shape {arr.shape}, expected a scalar or ({n},) for {n} synapses")
+    bad = ~np.isfinite(arr)
+    if what == "delay":
+        bad |= ~(arr > 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        need = "finite and > 0 ms" if what == "delay" else "finite"
+        raise NetworkError(f"{label}: {what} of synapse {i} is {float(arr[i])!r}; must be {need}")
+    return arr
+
+
+class Network:
+    """A spiking network: populations, projections, recorders and a clock.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seeds connectivity draws and every random stream (Poisson sources and inputs).
+        Results do not depend on the backend.
+    backend : str, optional
+        ``"cython"``, ``"numba"`` or ``"python"``; default: the best available
+        (``SPIKEENGINE_BACKEND`` overrides).
+
+    Examples
+    --------
+    >>> import spikeengine as se
+    >>> net = se.Network(seed=1)
+    >>> src = net.spike_source([[1.0, 2.0], [1.5]], name="in")
+    >>> pop = net.population(1, se.LIF(E_L=0.0, V_m=0.0, V_th=1.0, V_reset=0.0, tau_m=10.0, C_m=1.0))
+    >>> _ = net.connect(src, pop, "all_to_all", weight=0.6, delay=1.0)
+    >>> pop.record("spikes")
+    >>> net.run(10.0)
+    >>> [round(t, 3) for t in pop.spikes[0]]
+    [2.5]
+    """
+
+    def __init__(self, seed=None, backend=None):
+        if seed is None:
+            seed = 0
+        if int(seed) != seed or seed < 0:
+            raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+        self.backend_name = backend
+        self.populations = []
+        self.projections = []
+        self._n = 0
+        self._sim = None
+
+    def __repr__(self):
+        return f"<Network: {len(self.populations)} populations, {len(self.projections)} projections, t={self.t} ms>"
+
+    # ---------------------------------------------------------------- build
+    def _check_mutable(self):
+        if self._sim is not None:
+            raise NetworkError("the network has already been simulated; its structure is frozen "
+                               "(build a new Network, or call reset() to rerun)")
+
+    def _name(self, name, prefix):
+        name = name or f"{prefix}{len(self.populations)}"
+        if any(p.name == name for p in self.populations):
+            raise NetworkError(f"a population named {name!r} already exists")
+        return name
+
+    def _add(self, name, size, model, source=None, prefix="pop"):
+        self._check_mutable()
+        if int(size) != size or size < 0:
+            raise NetworkError(f"population size must be a non-negative integer, got {size!r}")
+        pop = Population(self, self._name(name, prefix), int(size), model, self._n, source)
+        self._n += pop.size
+        self.populations.append(pop)
+        return pop
+
+    def population(self, size, model="iaf_psc_delta", params=None, name=None):
+        """Add ``size`` neurons of ``model`` (a model instance, class or NEST name).
+
+        Examples
+        --------
+        >>> import spikeengine as se
+        >>> net = se.Network()
+        >>> net.population(100, "iaf_psc_exp", {"tau_m": 20.0}, name="E")
+        <Population 'E': 100 x LIFExp>
+        """
+        model = make_model(model, params)
+        pop = self._add(name, size, model)
+        from .dtypes import NP, NS
+
+        # validate parameters now, so errors point at the population that has them
+        model.fill(np.zeros((pop.size, NP)), np.zeros((pop.size, NS)), np.arange(pop.size), _label(pop))
+        return pop
+
+    def spike_source(self, spike_times, name=None):
+        """Add spike sources with explicit times (NEST ``spike_generator``, PyNN ``SpikeSourceArray``).
+
+        Parameters
+        ----------
+        spike_times : list of array-like
+            One array of strictly increasing, finite, non-negative times (ms) per source;
+            any float value (not rounded to a grid).
+
+        Examples
+        --------
+        >>> import spikeengine as se
+        >>> se.Network().spike_source([[0.5, 3.25], []], name="stim")
+        <Population 'stim': 2 x array>
+        """
+        trains = []
+        for i, tr in enumerate(spike_times):
+            a = np.asarray(tr, dtype=np.float64).ravel()
+            lab = f"spike source {name or ''} unit {i}".replace("  ", " ")
+            if not np.all(np.isfinite(a)):
+                raise ParameterError(f"{lab}: spike times must be finite")
+            if a.size and a[0] < 0:
+                raise ParameterError(f"{lab}: negative spike time {float(a[0])!r}")
+            if a.size > 1 and (np.diff(a) <= 0).any():
+                k = int(np.flatnonzero(np.diff(a) <= 0)[0])
+                raise ParameterError(f"{lab}: spike times must be strictly increasing "
+                                     f"(times[{k}] = {float(a[k])!r}, times[{k + 1}] = {float(a[k + 1])!r})")
+            trains.append(a)
+        return self._add(name, len(trains), None, ("array", trains), prefix="source")
+
+    def poisson_source(self, size, rate, name=None):
+        """Add ``size`` independent Poisson spike sources (PyNN ``SpikeSourcePoisson``).
+
+        Parameters
+        ----------
+        rate : float or array
+            Rate per source, Hz.
+
+        Examples
+        --------
+        >>> import spikeengine as se
+        >>> se.Network(seed=3).poisson_source(5, rate=10.0)
+        <Population 'source0': 5 x poisson>
+        """
+        rate = np.broadcast_to(np.asarray(rate, dtype=np.float64), (int(size),)).copy()
+        if not np.all(np.isfinite(rate)) or (rate < 0).any():
+            raise ParameterError(f"poisson source {name!r}: rates must be finite and >= 0 Hz")
+        return self._add(name, size, None, ("poisson", rate), prefix="source")
+
+    def connect(self, pre, post, rule="all_to_all", weight=1.0, delay=1.0, name=None):
+        """Connect ``pre`` to ``post``; returns the :class:`Projection`.
+
+        Parameters
+        ----------
+        pre, post : Population
+        rule : str, dict or Connector
+            ``"all_to_all"``, ``"one_to_one"``, ``{"rule": "fixed_indegree", "indegree": k}``,
+            ``{"rule": "pairwise_bernoulli", "p": p}``, or a connector
+            (:class:`~spikeengine.connectors.FromArrays`, ...).
+        weight : float, array or callable
+            Per-synapse weights (mV for delta synapses, pA for current synapses);
+            a callable gets ``(n, rng)`` and returns ``n`` values.
+        delay : float, array or callable
+            Per-synapse delays in ms, > 0, any float value.
+
+        Examples
+        --------
+        >>> import spikeengine as se
+        >>> net = se.Network(seed=0)
+        >>> a = net.population(10, se.LIF()); b = net.population(5, se.LIF())
+        >>> len(net.connect(a, b, {"rule": "fixed_indegree", "indegree": 3}, weight=0.5, delay=1.5))
+        15
+        """
+        self._check_mutable()
+        for role, p in (("pre", pre), ("post", post)):
+            if not isinstance(p, Population) or p.net is not self:
+                raise NetworkError(f"connect: {role} must be a population of this network, got {p!r}")
+        name = name or f"{pre.name}->{post.name}#{len(self.projections)}"
+        label = f"projection {name!r}"
+        if post.is_source:
+            raise NetworkError(f"{label}: the target {_label(post)} is a spike source and cannot receive input")
+        conn = make_connector(rule)
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 1, len(self.projections)]))
+        if isinstance(conn, (FixedInDegree, FixedProbability)):
+            s, t = conn.pairs(pre.size, post.size, rng, label, same=pre is post)
+        else:
+            s, t = conn.pairs(pre.size, post.size, rng, label)
+        w = _syn_values(weight, s.size, "weight", label, rng)
+        d = _syn_values(delay, s.size, "delay", label, rng)
+        proj = Projection(pre, post, s, t, w, d, name)
+        self.projections.append(proj)
+        return proj
+
+    # ------------------------------------------------------------------ run
+    @property
+    def t(self):
+        """Current simulation time, ms."""
+        return 0.0 if self._sim is None else self._sim.t
+
+    @property
+    def size(self):
+        """Total number of neurons and sources."""
+        return self._n
+
+    def run(self, duration, progress=False):
+        """Simulate ``duration`` ms; call again to continue where the last run stopped.
+
+        Parameters
+        ----------
+        duration : float
+            Milliseconds, >= 0.
+        progress : bool
+            Show a progress bar (tqdm) for long runs.
+        """
+        if not (isinstance(duration, (int, float, np.floating, np.integer)) and math.isfinite(duration)
+                and duration >= 0):
+            raise ParameterError(f"run: duration must be a finite number of ms >= 0, got {duration!r}")
+        if self._sim is None:
+            from .simulator import Simulator
+
+            self._sim = Simulator(self)
+        self._sim.run(float(duration), progress=progress)
+
+    def reset(self):
+        """Return to t = 0 with the initial state and empty recordings (same structure and seed)."""
+        if self._sim is not None:
+            self._sim.reset()
+
+    @property
+    def backend(self):
+        """Name of the kernel backend this network runs on."""
+        from ._backend import get_backend
+
+        return get_backend(self.backend_name).name
+
+    @property
+    def counters(self):
+        """Event counters since the last reset: spikes, synaptic events, neuron updates."""
+        return {} if self._sim is None else self._sim.counters()
+
+
+__all__ = ["Network", "Population", "Projection", "FromArrays"]

@@ -1,0 +1,316 @@
+"""Compile a :class:`~spikeengine.network.Network` into flat arrays and drive the kernel.
+
+Connectivity is stored as CSR grouped by source, then delay: for global neuron
+``i``, groups ``g_ptr[i]:g_ptr[i+1]`` each hold one distinct delay ``g_delay[g]``
+and the synapses ``g_syn[g]:g_syn[g+1]`` (``syn_tgt`` int32, ``syn_w`` float64),
+i.e. 12 bytes per synapse plus 20 bytes per (source, delay) group.
+"""
+
+import math
+import time
+
+import numpy as np
+
+from . import dtypes as dt
+from ._backend import get_backend
+from .errors import NetworkError
+
+_INF = math.inf
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _mix64(x):
+    """splitmix64 finaliser on a uint64 array (vectorised; seeds the per-neuron streams)."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def stream_states(seed, stream, n):
+    """Initial states of ``n`` independent random streams keyed by (seed, stream, index)."""
+    base = np.random.SeedSequence([seed, 7, stream]).generate_state(2, np.uint64)
+    with np.errstate(over="ignore"):
+        idx = np.arange(n, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) + base[1]
+        return _mix64(_mix64(idx) ^ base[0])
+
+
+class Simulator:
+    """Owns the compiled arrays, the state, the event heap and the recordings of a network."""
+
+    def __init__(self, net):
+        self.net = net
+        self.backend = get_backend(net.backend_name)
+        self._compile()
+        self.reset()
+
+    # ------------------------------------------------------------ compile
+    def _compile(self):
+        net = self.net
+        n = net.size
+        self.n = n
+        kinds = np.zeros(n, dtype=np.int64)
+        P = np.zeros((n, dt.NP))
+        P[:, dt.P_TAU_A] = 1.0
+        P[:, dt.P_TAU_EX] = 1.0
+        P[:, dt.P_TAU_IN] = 1.0
+        P[:, dt.P_TAU_M] = 1.0
+        S0 = np.zeros((n, dt.NS))
+        S0[:, dt.S_REF] = -_INF
+        src_t, src_id, psrc = [], [], []
+        for pop in net.populations:
+            rows = np.arange(pop.first, pop.first + pop.size)
+            if pop.source is None:
+                kinds[rows] = pop.model.kind
+                pop.model.fill(P, S0, rows, f"population {pop.name!r}")
+            elif pop.source[0] == "array":
+                kinds[rows] = dt.KIND_SOURCE
+                for i, tr in enumerate(pop.source[1]):
+                    src_t.append(tr)
+                    src_id.append(np.full(tr.size, pop.first + i, dtype=np.int64))
+            else:
+                kinds[rows] = dt.KIND_POISSON
+                rates = pop.source[1] / 1000.0
+                P[rows, dt.P_RATE] = rates
+                S0[rows, dt.S_T] = -1.0
+                psrc.append(rows[rates > 0])
+        self.kinds = kinds
+        self.P = P
+        self.S0 = S0
+        if src_t:
+            t = np.concatenate(src_t)
+            i = np.concatenate(src_id)
+            order = np.lexsort((i, t))
+            self.src_t, self.src_id = t[order], i[order]
+        else:
+            self.src_t, self.src_id = np.empty(0), np.empty(0, np.int64)
+        self.psrc = np.concatenate(psrc).astype(np.int64) if psrc else np.empty(0, np.int64)
+
+        # Poisson drives (per neuron, lazily generated)
+        d_owner, d_rate, d_w = [], [], []
+        for pop in net.populations:
+            for rate, w in pop.poisson_inputs:
+                keep = rate > 0
+                d_owner.append(np.arange(pop.first, pop.first + pop.size)[keep])
+                d_rate.append(rate[keep] / 1000.0)
+                d_w.append(w[keep])
+        if d_owner:
+            owner = np.concatenate(d_owner)
+            order = np.argsort(owner, kind="stable")
+            owner = owner[order]
+            self.d_rate = np.concatenate(d_rate)[order]
+            self.d_w = np.concatenate(d_w)[order]
+        else:
+            owner = np.empty(0, np.int64)
+            self.d_rate = np.empty(0)
+            self.d_w = np.empty(0)
+        self.d_ptr = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(owner, minlength=n), out=self.d_ptr[1:])
+
+        self._compile_synapses()
+
+        # neurons that can reach threshold between inputs are advanced at every window end
+        spiking = np.isin(kinds, (dt.KIND_LIF, dt.KIND_LIF_EXP, dt.KIND_IF)) & (P[:, dt.P_V_TH] < _INF)
+        drift = (kinds == dt.KIND_LIF_EXP) | (P[:, dt.P_BETA] > 0)
+        drift |= (kinds == dt.KIND_LIF) & (P[:, dt.P_V_INF] > P[:, dt.P_V_TH])
+        drift |= (kinds == dt.KIND_IF) & (P[:, dt.P_SLOPE] > 0)
+        drift |= np.diff(self.d_ptr) > 0
+        self.flush = np.flatnonzero(spiking & drift).astype(np.int64)
+
+        # the window: minimum delay of projections leaving neurons whose spikes are not known in advance
+        dyn = ~np.isin(kinds[self.g_src], (dt.KIND_SOURCE, dt.KIND_POISSON)) if self.g_src.size else np.zeros(0, bool)
+        self.window = float(self.g_delay[dyn].min()) if dyn.any() else _INF
+
+    def _compile_synapses(self):
+        projs = self.net.projections
+        n = self.n
+        if projs:
+            src = np.concatenate([p.sources + p.pre.first for p in projs])
+            tgt = np.concatenate([p.targets + p.post.first for p in projs])
+            w = np.concatenate([p.weights for p in projs])
+            d = np.concatenate([p.delays for p in projs])
+        else:
+            src = tgt = np.empty(0, np.int64)
+            w = d = np.empty(0)
+        if n >= 2**31:
+            raise NetworkError(f"{n} neurons exceed the int32 target index of this build")
+        if np.all(d == d[0]) if d.size else True:
+            order = np.argsort(src, kind="stable")
+        else:
+            order = np.lexsort((d, src))
+        src, d = src[order], d[order]
+        self.syn_tgt = tgt[order].astype(np.int32)
+        self.syn_w = np.ascontiguousarray(w[order])
+        m = src.size
+        if m:
+            new = np.ones(m, dtype=bool)
+            new[1:] = (src[1:] != src[:-1]) | (d[1:] != d[:-1])
+            starts = np.flatnonzero(new)
+        else:
+            starts = np.empty(0, np.int64)
+        self.g_src = src[starts].astype(np.int32)
+        self.g_delay = d[starts].astype(np.float64)
+        self.g_syn = np.append(starts, m).astype(np.int64)
+        self.g_ptr = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(self.g_src, minlength=n), out=self.g_ptr[1:])
+        self.n_synapses = m
+
+    # ---------------------------------------------------------------- state
+    def reset(self):
+        """Initial state, empty heap and recordings, t = 0."""
+        net = self.net
+        self.t = 0.0
+        self.S = self.S0.copy()
+        self.nspk = np.zeros(self.n, np.int64)
+        self.rng = stream_states(net.seed, 1, self.n)
+        self.d_rng = stream_states(net.seed, 2, self.d_rate.size)
+        self.d_next = np.full(self.d_rate.size, -1.0)
+        self.h_t = np.empty(1024)
+        self.h_g = np.empty(1024, np.int64)
+        self.o_t = np.empty(4096)
+        self.o_i = np.empty(4096, np.int64)
+        self.ctr = np.zeros(dt.NCTR, np.int64)
+        self.touched = np.empty(self.n, np.int64)
+        self.tflag = np.zeros(self.n, np.int8)
+        rec = np.zeros(self.n, np.int8)
+        for pop in net.populations:
+            if pop._record_spikes:
+                rec[pop.first:pop.first + pop.size] = 1
+        self.rec = rec
+        self._spk_t, self._spk_i = [], []
+        # samplers: one column per (population, variable, neuron)
+        cols_id, cols_var, self._samplers = [], [], []
+        c = 0
+        for pop in net.populations:
+            for smp in pop._samplers:
+                ids = smp["ids"] + pop.first
+                cols_id.append(ids)
+                cols_var.append(np.full(ids.size, dt.VAR_CODES[smp["var"]], np.int64))
+                self._samplers.append((pop, smp, c, c + ids.size))
+                c += ids.size
+        self.smp_id = np.concatenate(cols_id).astype(np.int64) if cols_id else np.empty(0, np.int64)
+        self.smp_var = np.concatenate(cols_var) if cols_var else np.empty(0, np.int64)
+        self._smp_t, self._smp_v = [], []
+
+    def _sample_times(self, t0, t1):
+        """Union of all samplers' times in [t0, t1), with a per-sampler membership mask."""
+        per = []
+        for _pop, smp, _a, _b in self._samplers:
+            if smp["interval"] is not None:
+                iv = smp["interval"]
+                k0 = math.ceil(t0 / iv - 1e-12)
+                k1 = math.ceil(t1 / iv - 1e-12)
+                ts = np.arange(k0, k1, dtype=np.float64) * iv
+                ts = ts[(ts >= t0) & (ts < t1)]
+            else:
+                ts = smp["times"][(smp["times"] >= t0) & (smp["times"] < t1)]
+            per.append(ts)
+        if not per:
+            return np.empty(0), []
+        times = np.unique(np.concatenate(per))
+        return times, [np.isin(times, ts) for ts in per]
+
+    # ------------------------------------------------------------------ run
+    def run(self, duration, progress=False):
+        """Advance the network by ``duration`` ms."""
+        t0, t1 = self.t, self.t + duration
+        if duration == 0:
+            return
+        # chunk the run so that long runs can report progress; chunk edges fall on window multiples
+        n_chunks = 1
+        if progress:
+            n_chunks = max(1, min(200, int(duration // max(self.window if self.window < _INF else duration, 1e-3))))
+        edges = np.linspace(t0, t1, n_chunks + 1)
+        edges[-1] = t1
+        bar = None
+        if progress:
+            try:
+                from tqdm import tqdm
+
+                bar = tqdm(total=duration, unit="ms", desc="simulating", leave=False)
+            except ImportError:  # pragma: no cover - tqdm comes with tonic
+                bar = None
+        for a, b in zip(edges[:-1], edges[1:]):
+            self._run_chunk(a, b)
+            if bar is not None:
+                bar.update(b - a)
+        if bar is not None:
+            bar.close()
+
+    def _run_chunk(self, t0, t1):
+        times, masks = self._sample_times(t0, t1)
+        smp_out = np.full((times.size, self.smp_id.size), np.nan)
+        self.ctr[dt.C_SMP] = 0
+        self.ctr[dt.C_OUT] = 0
+        wall = time.perf_counter()
+        res = self.backend.run(
+            self.kinds, self.P, self.S, self.nspk, self.rec,
+            self.g_ptr, self.g_src, self.g_delay, self.g_syn, self.syn_tgt, self.syn_w,
+            self.d_ptr, self.d_rate, self.d_w, self.d_next, self.d_rng,
+            self.src_t, self.src_id, self.psrc, self.rng,
+            times, self.smp_id, self.smp_var, smp_out,
+            self.flush, self.touched, self.tflag,
+            self.h_t, self.h_g, self.o_t, self.o_i, self.ctr,
+            t0, t1, self.window)
+        self.wall_time = getattr(self, "wall_time", 0.0) + time.perf_counter() - wall
+        self.h_t, self.h_g, self.o_t, self.o_i = res
+        k = int(self.ctr[dt.C_OUT])
+        if k:
+            self._spk_t.append(self.o_t[:k].copy())
+            self._spk_i.append(self.o_i[:k].copy())
+        if times.size:
+            self._smp_t.append((times, masks))
+            self._smp_v.append(smp_out)
+        self.t = t1
+
+    # -------------------------------------------------------------- results
+    def _all_spikes(self):
+        if len(self._spk_t) > 1:
+            self._spk_t = [np.concatenate(self._spk_t)]
+            self._spk_i = [np.concatenate(self._spk_i)]
+        if not self._spk_t:
+            return np.empty(0), np.empty(0, np.int64)
+        return self._spk_t[0], self._spk_i[0]
+
+    def spikes_of(self, pop):
+        """Recorded spikes of ``pop`` as (times, local ids), sorted by (time, id)."""
+        if not pop._record_spikes:
+            from .errors import ParameterError
+
+            raise ParameterError(f"population {pop.name!r}: spikes were not recorded (call record('spikes') "
+                                 "before running)")
+        t, i = self._all_spikes()
+        m = (i >= pop.first) & (i < pop.first + pop.size)
+        t, i = t[m], i[m] - pop.first
+        order = np.lexsort((i, t))
+        return t[order], i[order]
+
+    def samples_of(self, pop, what):
+        """Sampled ``what`` of ``pop``: (times, values[n_times, n_ids], ids)."""
+        from .errors import ParameterError
+
+        for k, (p, smp, a, b) in enumerate(self._samplers):
+            if p is pop and smp["var"] == what:
+                ts, vs = [], []
+                for (times, masks), vals in zip(self._smp_t, self._smp_v):
+                    m = masks[k]
+                    ts.append(times[m])
+                    vs.append(vals[m, a:b])
+                if not ts:
+                    return np.empty(0), np.empty((0, b - a)), smp["ids"].copy()
+                return np.concatenate(ts), np.concatenate(vs), smp["ids"].copy()
+        raise ParameterError(f"population {pop.name!r}: {what!r} was not recorded")
+
+    def counts_of(self, pop):
+        """Spikes per neuron of ``pop``."""
+        return self.nspk[pop.first:pop.first + pop.size].copy()
+
+    def counters(self):
+        """Event counters since the last reset."""
+        c = self.ctr
+        return {"spikes": int(c[dt.C_SPK]), "synaptic_events": int(c[dt.C_SYNEV]),
+                "recurrent_synaptic_events": int(c[dt.C_SYNEV_REC]), "neuron_updates": int(c[dt.C_UPD])}
+
+    def memory_bytes(self):
+        """Bytes held by connectivity arrays (synapses and delay groups)."""
+        return sum(a.nbytes for a in (self.syn_tgt, self.syn_w, self.g_src, self.g_delay, self.g_syn, self.g_ptr))
