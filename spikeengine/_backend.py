@@ -40,6 +40,8 @@ def _load(name):
         return _cache[name]
     try:
         if name == "cython":
+            if os.environ.get("SPIKEENGINE_NO_EXTENSIONS", "") not in ("", "0"):
+                raise ImportError("disabled by SPIKEENGINE_NO_EXTENSIONS=1")
             from ._kernels import engine as mod
         elif name == "numba":
             from .backends import numba as mod

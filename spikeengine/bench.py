@@ -1,0 +1,172 @@
+"""``spikeengine bench``: identical networks in spikeengine, NEST and Brian2, one table.
+
+The network descriptions come from ``benchmarks/nest_side.py`` (``network_spec``)
+in the repository; each simulator runs single-threaded in its own process so
+that peak RSS is its own. NEST and Brian2 are skipped (with a note) when they are
+not installed; Brian2 2.9 needs numpy<2 and therefore its own venv (see
+``benchmarks/README.md``).
+
+Run one side directly: ``python -m spikeengine.bench --side --net brunel --N 1000 --regime ai``.
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _spec_module():
+    if not (BENCH_DIR / "nest_side.py").exists():
+        from .errors import SpikeEngineError
+
+        raise SpikeEngineError(f"spikeengine bench needs the repository's benchmarks/ folder (looked in {BENCH_DIR})")
+    sys.path.insert(0, str(BENCH_DIR))
+    import nest_side
+
+    return nest_side
+
+
+def build_from_spec(spec, backend=None):
+    """Build the benchmark network ``spec`` (see ``benchmarks/nest_side.network_spec``) in spikeengine."""
+    import spikeengine as se
+
+    net = se.Network(seed=int(spec["seed"]), backend=backend)
+    N, NE, CE, CI = spec["N"], spec["NE"], spec["CE"], spec["CI"]
+    p = dict(spec["neuron"], V_m=np.asarray(spec["V_m0"], dtype=np.float64))
+    if spec["net"] == "brunel":
+        model = se.LIF(**p)
+    else:
+        model = se.LIFExp(**p)
+    pop = net.population(N, model, name="neurons")
+    rng = np.random.default_rng(int(spec["seed"]) + 1)
+    src = np.concatenate([rng.integers(0, NE, (N, CE)), rng.integers(NE, N, (N, CI))], axis=1).ravel()
+    tgt = np.repeat(np.arange(N), CE + CI)
+    w = np.where(src < NE, spec["J_ex"], spec["J_in"])
+    net.connect(pop, pop, se.FromArrays(src, tgt), weight=w, delay=spec["delay"], name="recurrent")
+    if spec["ext_rate_hz"] > 0:
+        pop.add_poisson_input(rate=spec["ext_rate_hz"], weight=spec["ext_weight"])
+    pop.record("spikes")
+    return net, pop
+
+
+def run_side(net_name, N, regime, T, seed, backend):
+    """Build and run one network in this process; returns the result row (dict)."""
+    import spikeengine as se
+
+    spec = _spec_module().network_spec(net_name, N, regime, seed)
+    # compile/warm the kernel on a tiny network first so that JIT time is not counted
+    warm = se.Network(backend=backend)
+    wp = warm.population(2, se.LIF(I_e=400.0))
+    warm.connect(wp, wp, weight=1.0, delay=1.0)
+    warm.run(5.0)
+    t0 = time.perf_counter()
+    net, pop = build_from_spec(spec, backend)
+    net.run(0.0)  # compiles the network into kernel arrays
+    build_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    net.run(T)
+    wall = time.perf_counter() - t1
+    c = net.counters
+    sim = net._sim
+    return {
+        "simulator": "spikeengine", "backend": net.backend, "net": net_name, "regime": spec["regime"], "N": N,
+        "n_synapses": sim.n_synapses, "sim_ms": T, "wall_s": wall, "build_s": build_s,
+        "n_spikes": int(c["spikes"]), "rate_hz": c["spikes"] / N / (T / 1000.0),
+        "syn_events": int(c["recurrent_synaptic_events"]), "neuron_updates": int(c["neuron_updates"]),
+        "bytes_per_synapse": sim.memory_bytes() / max(sim.n_synapses, 1),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    }
+
+
+def _parse_net(tag):
+    parts = tag.strip().split("-")
+    if parts[0] == "brunel" and len(parts) == 3:
+        return "brunel", parts[1], int(parts[2])
+    if parts[0] == "cuba" and len(parts) == 2:
+        return "cuba", "ai", int(parts[1])
+    from .errors import ParameterError
+
+    raise ParameterError(f"bench: cannot parse network {tag!r}; use brunel-ai-10000, brunel-low-1000, cuba-4000")
+
+
+def _subprocess_json(cmd, timeout=3600):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, str(exc)
+    lines = [ln for ln in out.stdout.strip().splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return None, (out.stderr.strip().splitlines() or ["no output"])[-1]
+    return json.loads(lines[-1]), None
+
+
+def main(args):
+    """Run the benchmark table (called by the CLI with parsed ``args``)."""
+    sims = [s.strip() for s in args.simulators.split(",") if s.strip()]
+    nets = [_parse_net(t) for t in args.nets.split(",") if t.strip()]
+    brian_py = args.brian2_python or str(Path.cwd() / ".venv-brian2" / "bin" / "python")
+    rows = []
+    for kind, regime, N in nets:
+        tag = f"{kind}-{regime}-{N}" if kind == "brunel" else f"cuba-{N}"
+        for sim in sims:
+            if sim == "spikeengine":
+                cmd = [sys.executable, "-m", "spikeengine.bench", "--side", kind, str(N), regime, str(args.duration)]
+                if args.backend:
+                    cmd.append(args.backend)
+            elif sim == "nest":
+                cmd = [sys.executable, str(BENCH_DIR / "nest_side.py"), "--net", kind, "--N", str(N), "--T",
+                       str(args.duration), "--json"] + (["--regime", regime] if kind == "brunel" else [])
+            elif sim == "brian2":
+                if not os.path.exists(brian_py):
+                    print(f"[{tag}] brian2 skipped: no venv python at {brian_py} (see benchmarks/README.md)",
+                          file=sys.stderr)
+                    continue
+                cmd = [brian_py, str(BENCH_DIR / "brian2_side.py"), "--net", kind, "--N", str(N), "--T",
+                       str(args.duration), "--json"] + (["--regime", regime] if kind == "brunel" else [])
+            else:
+                print(f"unknown simulator {sim!r} skipped", file=sys.stderr)
+                continue
+            print(f"[{tag}] running {sim} ...", file=sys.stderr, flush=True)
+            row, err = _subprocess_json(cmd)
+            if row is None:
+                print(f"[{tag}] {sim} skipped: {err}", file=sys.stderr)
+                continue
+            row["tag"] = tag
+            row.setdefault("simulator", sim)
+            rows.append(row)
+    _print_table(rows)
+    if args.json:
+        print(json.dumps(rows))
+    return 0
+
+
+def _print_table(rows):
+    hdr = (f"{'network':<18}{'simulator':<14}{'synapses':>11}{'sim s':>7}{'wall s':>9}{'rate Hz':>9}"
+           f"{'rec. syn. ev/s':>16}{'peak RSS MB':>13}{'B/syn':>7}{'vs NEST':>9}")
+    print(hdr)
+    print("-" * len(hdr))
+    nest_wall = {r["tag"]: r["wall_s"] for r in rows if r["simulator"] == "nest"}
+    for r in rows:
+        ev = r["syn_events"] / r["wall_s"] if r["wall_s"] > 0 else float("nan")
+        ratio = nest_wall.get(r["tag"], float("nan")) / r["wall_s"] if r["wall_s"] > 0 else float("nan")
+        bps = r.get("bytes_per_synapse")
+        sim = r["simulator"] + (f"/{r['backend']}" if "backend" in r else "")
+        print(f"{r['tag']:<18}{sim:<14}{r.get('n_synapses', 0):>11}{r['sim_ms'] / 1000:>7.1f}{r['wall_s']:>9.3f}"
+              f"{r['rate_hz']:>9.2f}{ev:>16.3g}{r['peak_rss_mb']:>13.0f}{'' if bps is None else f'{bps:.1f}':>7}"
+              f"{ratio:>8.2f}x")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 6 and sys.argv[1] == "--side":
+        kind, N, regime, T = sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+        backend = sys.argv[6] if len(sys.argv) > 6 else None
+        print(json.dumps(run_side(kind, N, regime, T, 12345, backend)))
+    else:
+        print(__doc__)
