@@ -54,8 +54,9 @@ def extensions():
             raise
         print(f"WARNING: spikeengine: Cython unavailable ({exc}); the Numba backend will be used", file=sys.stderr)
         return []
-    exts = [Extension("spikeengine._kernels.engine", ["kernels/engine.pyx"], include_dirs=[numpy.get_include(), "kernels"],
-                      extra_compile_args=CFLAGS, define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])]
+    exts = [Extension("spikeengine._kernels.engine", ["kernels/engine.pyx"],
+                      include_dirs=[numpy.get_include(), "kernels"], extra_compile_args=CFLAGS,
+                      define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])]
     return cythonize(exts, compiler_directives={"language_level": 3, "boundscheck": False, "wraparound": False,
                                                 "cdivision": True, "initializedcheck": False},
                      include_path=["kernels"], quiet=True)

@@ -112,7 +112,8 @@ def build_demo(size=32, duration_ms=200.0, seed=0, backend=None):
                             tgt.append(out)
     src, tgt = np.array(src), np.array(tgt)
     rng = np.random.default_rng(seed)
-    net.connect(retina, conv, FromArrays(src, tgt), weight=4.0, delay=rng.uniform(0.5, 1.5, src.size), name="retina->conv")
+    net.connect(retina, conv, FromArrays(src, tgt), weight=4.0, delay=rng.uniform(0.5, 1.5, src.size),
+                name="retina->conv")
     net.connect(conv, conv, {"rule": "fixed_indegree", "indegree": 16, "allow_autapses": False}, weight=-3.0,
                 delay=1.0, name="lateral inhibition")
     readout = net.population(4, LIF(E_L=-65.0, V_m=-65.0, V_th=-55.0, V_reset=-65.0, tau_m=20.0, C_m=1.0),
@@ -125,7 +126,7 @@ def build_demo(size=32, duration_ms=200.0, seed=0, backend=None):
             for u in range(m):
                 s_r.append((p * m + v) * m + u)
                 t_r.append(k)
-                w_r.append(1.2 if (u < m // 2) == (k % 2 == 0) else 0.3)
+                w_r.append(0.6 if (u < m // 2) == (k % 2 == 0) else 0.15)
     net.connect(conv, readout, FromArrays(s_r, t_r), weight=np.array(w_r), delay=2.0, name="conv->readout")
     for pop in (retina, conv, readout):
         pop.record("spikes")
@@ -150,7 +151,7 @@ def run_demo(size=32, duration_ms=200.0, seed=0, backend=None, out=print):
         out(f"{pop.name:<12}{pop.size:>9}{n_spk:>9}{pop.rate():>11.2f}")
         summary["populations"][pop.name] = {"size": pop.size, "spikes": n_spk, "rate_hz": pop.rate()}
     t, i = pops[2].spikes
-    out(f"readout spikes (first 8): " + ", ".join(f"{ti:.3f} ms #{ii}" for ti, ii in zip(t[:8], i[:8])))
+    out("readout spikes (first 8): " + ", ".join(f"{ti:.3f} ms #{ii}" for ti, ii in zip(t[:8], i[:8])))
     out(f"synaptic events {c['synaptic_events']}, neuron updates {c['neuron_updates']} "
         f"(a 0.1 ms clock would do {int(net.size * duration_ms / 0.1)})")
     out(f"build {build_s:.2f} s, simulate {wall:.3f} s wall ({c['synaptic_events'] / max(wall, 1e-9):.3g} "
