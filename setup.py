@@ -54,8 +54,11 @@ def extensions():
             raise
         print(f"WARNING: spikeengine: Cython unavailable ({exc}); the Numba backend will be used", file=sys.stderr)
         return []
+    # link libm explicitly: left unlinked, exp/log bind to glibc's old SVID compat wrappers (slower), not to
+    # the versions the math module and Numba's twin call
+    libs = [] if sys.platform == "win32" else ["m"]
     exts = [Extension("spikeengine._kernels.engine", ["kernels/engine.pyx"],
-                      include_dirs=[numpy.get_include(), "kernels"], extra_compile_args=CFLAGS,
+                      include_dirs=[numpy.get_include(), "kernels"], extra_compile_args=CFLAGS, libraries=libs,
                       define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])]
     return cythonize(exts, compiler_directives={"language_level": 3, "boundscheck": False, "wraparound": False,
                                                 "cdivision": True, "initializedcheck": False},

@@ -1,0 +1,1065 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled event-loop kernel: a line-by-line port of :mod:`spikeengine.backends.python`.
+
+The Python reference is the specification; every function below carries the name
+of the reference function it translates, and evaluates every floating-point
+expression in the same order and grouping (the build disables FMA contraction and
+fast-math), so the results agree bit for bit.
+
+Layout: the arrays are checked once at entry (dtype, contiguity, shape, index
+ranges), then raw pointers into them are gathered in a :c:type:`Ctx` struct and the
+whole loop runs without the GIL in ``noexcept nogil`` functions taking ``Ctx*``.
+The event heap and the output buffer live in the caller's arrays until they must
+grow; they then move to ``malloc``'d buffers (grown by ``realloc``) that are copied
+into new NumPy arrays at exit.
+"""
+
+cimport numpy as cnp
+from libc.math cimport INFINITY, exp, fabs, log
+from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy
+
+from _types cimport *
+
+import weakref
+
+cnp.import_array()
+
+cdef extern from *:
+    """
+    #define SE_GOLDEN 0x9E3779B97F4A7C15ULL
+    #define SE_MIX1 0xBF58476D1CE4E5B9ULL
+    #define SE_MIX2 0x94D049BB133111EBULL
+    #define SE_PREFETCH(p) __builtin_prefetch((const void*)(p), 0, 3)
+    #define SE_PREFETCHW(p) __builtin_prefetch((const void*)(p), 1, 3)
+    """
+    const uint64_t SE_GOLDEN
+    const uint64_t SE_MIX1
+    const uint64_t SE_MIX2
+    # software prefetch hints: no effect on results, only on when memory is fetched
+    void SE_PREFETCH(const void* p) noexcept nogil
+    void SE_PREFETCHW(const void* p) noexcept nogil
+
+cdef double INF = INFINITY
+#: width below which a bracketed threshold crossing is refined by Newton/bisection
+cdef double BRACKET = 1e-4
+#: width below which a touching (tangent) trajectory is treated as not crossing
+cdef double TANGENT = 1e-12
+#: absolute tolerance on crossing times (ms)
+cdef double XTOL = 1e-13
+cdef double TWO_M53 = 1.0 / 9007199254740992.0
+
+#: layout constants as compiled in (checked against spikeengine.dtypes by the tests)
+LAYOUT = {
+    "KIND_SOURCE": KIND_SOURCE, "KIND_LIF": KIND_LIF, "KIND_LIF_EXP": KIND_LIF_EXP, "KIND_IF": KIND_IF,
+    "KIND_PARROT": KIND_PARROT, "KIND_POISSON": KIND_POISSON,
+    "P_TAU_M": P_TAU_M, "P_C_M": P_C_M, "P_E_L": P_E_L, "P_I_E": P_I_E, "P_V_TH": P_V_TH,
+    "P_V_RESET": P_V_RESET, "P_T_REF": P_T_REF, "P_TAU_EX": P_TAU_EX, "P_TAU_IN": P_TAU_IN,
+    "P_TAU_A": P_TAU_A, "P_BETA": P_BETA, "P_V_MIN": P_V_MIN, "P_RESET_SUB": P_RESET_SUB,
+    "P_V_INF": P_V_INF, "P_K_EX": P_K_EX, "P_K_IN": P_K_IN, "P_RATE": P_RATE, "P_SLOPE": P_SLOPE, "NP": NP,
+    "S_V": S_V, "S_IEX": S_IEX, "S_IIN": S_IIN, "S_A": S_A, "S_T": S_T, "S_REF": S_REF, "NS": NS,
+    "C_HEAP": C_HEAP, "C_OUT": C_OUT, "C_SRC": C_SRC, "C_SMP": C_SMP, "C_SYNEV": C_SYNEV,
+    "C_SYNEV_REC": C_SYNEV_REC, "C_UPD": C_UPD, "C_SPK": C_SPK, "NCTR": NCTR,
+}
+
+# prefetch distances (synapses ahead) in the delivery loop: rows of targets, then their Poisson drives
+cdef enum:
+    PF_ROW = 12
+    PF_DRIVE = 6
+    PF_TOUCH = 8
+
+# status codes of the nogil functions
+cdef enum:
+    OK = 0
+    ERR_MEMORY = -1
+    ERR_STALL = -2
+
+
+cdef struct Ctx:
+    # network (read-only) and state (mutated in place)
+    index_t n
+    const index_t* kinds
+    const double* P
+    double* S
+    index_t* nspk
+    const flag_t* rec
+    const index_t* g_ptr
+    const target_t* g_src
+    const time_t* g_delay
+    const index_t* g_syn
+    const target_t* syn_tgt
+    const weight_t* syn_w
+    const index_t* d_ptr
+    const double* d_rate
+    const weight_t* d_w
+    time_t* d_next
+    rng_t* d_rng
+    const time_t* src_t
+    const index_t* src_id
+    index_t n_src
+    const index_t* psrc
+    index_t n_psrc
+    rng_t* rng
+    const time_t* smp_t
+    index_t n_smp
+    const index_t* smp_id
+    const index_t* smp_var
+    index_t n_col
+    double* smp_out
+    const index_t* flush
+    index_t n_flush
+    index_t* touched
+    flag_t* tflag
+    # event heap and output buffer: the caller's arrays until they grow, then malloc'd (own = 1)
+    time_t* h_t
+    index_t* h_g
+    index_t h_cap
+    int h_own
+    time_t* o_t
+    index_t* o_i
+    index_t o_cap
+    int o_own
+    # the counters of ctr, kept here during the run and written back at exit
+    index_t nheap
+    index_t nout
+    index_t src_p
+    index_t smp_p
+    index_t synev
+    index_t synev_rec
+    index_t upd
+    index_t spk
+
+
+# --------------------------------------------------------------------------- random
+cdef inline double uniform(rng_t* rng, index_t k) noexcept nogil:
+    """splitmix64: next uniform double in [0, 1) of stream ``k`` (reference: uniform)."""
+    cdef uint64_t x = rng[k] + SE_GOLDEN
+    rng[k] = x
+    cdef uint64_t z = (x ^ (x >> 30)) * SE_MIX1
+    z = (z ^ (z >> 27)) * SE_MIX2
+    z = z ^ (z >> 31)
+    return <double>(z >> 11) * TWO_M53
+
+
+cdef inline double exp_interval(rng_t* rng, index_t k, double rate) noexcept nogil:
+    return -log(1.0 - uniform(rng, k)) / rate
+
+
+# --------------------------------------------------------------------------- heap
+cdef inline void heap_push(Ctx* c, time_t t, index_t g) noexcept nogil:
+    cdef time_t* h_t = c.h_t
+    cdef index_t* h_g = c.h_g
+    cdef index_t n = c.nheap
+    cdef index_t i = n
+    cdef index_t p, pg
+    cdef time_t pt
+    while i > 0:
+        p = (i - 1) >> 1
+        pt = h_t[p]
+        pg = h_g[p]
+        if pt < t or (pt == t and pg < g):
+            break
+        h_t[i] = pt
+        h_g[i] = pg
+        i = p
+    h_t[i] = t
+    h_g[i] = g
+    c.nheap = n + 1
+
+
+cdef inline void heap_pop(Ctx* c) noexcept nogil:
+    cdef time_t* h_t = c.h_t
+    cdef index_t* h_g = c.h_g
+    cdef index_t n = c.nheap - 1
+    c.nheap = n
+    if n == 0:
+        return
+    cdef time_t t = h_t[n]
+    cdef index_t g = h_g[n]
+    cdef index_t i = 0
+    cdef index_t ch
+    while True:
+        ch = 2 * i + 1
+        if ch >= n:
+            break
+        if ch + 1 < n and (h_t[ch + 1] < h_t[ch] or (h_t[ch + 1] == h_t[ch] and h_g[ch + 1] < h_g[ch])):
+            ch += 1
+        if t < h_t[ch] or (t == h_t[ch] and g < h_g[ch]):
+            break
+        h_t[i] = h_t[ch]
+        h_g[i] = h_g[ch]
+        i = ch
+    h_t[i] = t
+    h_g[i] = g
+
+
+# ---------------------------------------------------------------- neuron algebra
+cdef inline double threshold(const double* p, const double* s) noexcept nogil:
+    return p[P_V_TH] + p[P_BETA] * s[S_A]
+
+
+cdef inline void evolve(index_t kind, const double* p, double* s, double dt) noexcept nogil:
+    cdef double tm, vinf, cex, cin, eex, ein
+    if kind == KIND_LIF_EXP:
+        tm = p[P_TAU_M]
+        vinf = p[P_V_INF]
+        cex = p[P_K_EX] * s[S_IEX]
+        cin = p[P_K_IN] * s[S_IIN]
+        eex = exp(-dt / p[P_TAU_EX])
+        ein = exp(-dt / p[P_TAU_IN])
+        s[S_V] = vinf + (s[S_V] - vinf - cex - cin) * exp(-dt / tm) + cex * eex + cin * ein
+        s[S_IEX] = s[S_IEX] * eex
+        s[S_IIN] = s[S_IIN] * ein
+    elif kind == KIND_LIF:
+        vinf = p[P_V_INF]
+        s[S_V] = vinf + (s[S_V] - vinf) * exp(-dt / p[P_TAU_M])
+    elif kind == KIND_IF:
+        s[S_V] = s[S_V] + p[P_SLOPE] * dt
+    if s[S_A] != 0.0:
+        s[S_A] = s[S_A] * exp(-dt / p[P_TAU_A])
+
+
+cdef inline void evolve_refractory(index_t kind, const double* p, double* s, double dt) noexcept nogil:
+    if kind == KIND_LIF_EXP:
+        s[S_IEX] = s[S_IEX] * exp(-dt / p[P_TAU_EX])
+        s[S_IIN] = s[S_IIN] * exp(-dt / p[P_TAU_IN])
+    if s[S_A] != 0.0:
+        s[S_A] = s[S_A] * exp(-dt / p[P_TAU_A])
+
+
+cdef inline double _fval(double c0, double cl, double cm, double tm, double ce, double te, double ci, double ti,
+                         double ca, double ta, double s) noexcept nogil:
+    return c0 + cl * s + cm * exp(-s / tm) + ce * exp(-s / te) + ci * exp(-s / ti) + ca * exp(-s / ta)
+
+
+cdef inline double _fder(double cl, double cm, double tm, double ce, double te, double ci, double ti,
+                         double ca, double ta, double s) noexcept nogil:
+    return cl - cm / tm * exp(-s / tm) - ce / te * exp(-s / te) - ci / ti * exp(-s / ti) - ca / ta * exp(-s / ta)
+
+
+# Python's max(a, b) / min(a, b) on floats: the first argument unless the second is strictly larger / smaller
+cdef inline double pymax(double a, double b) noexcept nogil:
+    return b if b > a else a
+
+
+cdef inline double pymin(double a, double b) noexcept nogil:
+    return b if b < a else a
+
+
+cdef double _refine(double c0, double cl, double cm, double tm, double ce, double te, double ci, double ti,
+                    double ca, double ta, double a, double b) noexcept nogil:
+    """Root of f in (a, b] with f(a) < 0 <= f(b): safeguarded Newton (reference: _refine)."""
+    cdef double x = b
+    cdef double fx, tol, d, xn
+    cdef int it
+    for it in range(100):
+        fx = _fval(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, x)
+        if fx >= 0.0:
+            b = x
+        else:
+            a = x
+        tol = XTOL * (1.0 + b)
+        if b - a <= tol:
+            break
+        d = _fder(cl, cm, tm, ce, te, ci, ti, ca, ta, x)
+        xn = 0.5 * (a + b)
+        if d > 0.0:
+            xn = x - fx / d
+        if fabs(xn - x) < tol:
+            if fx >= 0.0:
+                xn = x - tol
+            else:
+                xn = x + tol
+        if not (xn > a and xn < b):
+            xn = 0.5 * (a + b)
+        x = xn
+    return b
+
+
+cdef double crossing_generic(double c0, double cl, double cm, double tm, double ce, double te, double ci,
+                             double ti, double ca, double ta, double D) noexcept nogil:
+    """First s in (0, D] where f(s) reaches 0, or -1 (reference: crossing_generic)."""
+    if c0 + cm + ce + ci + ca >= 0.0:
+        return -1.0
+    cdef double a = 0.0
+    cdef double ema = 1.0
+    cdef double eea = 1.0
+    cdef double eia = 1.0
+    cdef double eaa = 1.0
+    cdef double h = D
+    cdef double b, emb, eeb, eib, eab, ub, fb, lb
+    while a < D:
+        b = a + h
+        if b > D:
+            b = D
+        emb = exp(-b / tm)
+        eeb = exp(-b / te)
+        eib = exp(-b / ti)
+        eab = exp(-b / ta)
+        ub = c0 + pymax(cl * a, cl * b) + pymax(cm * ema, cm * emb) + pymax(ce * eea, ce * eeb)
+        ub += pymax(ci * eia, ci * eib) + pymax(ca * eaa, ca * eab)
+        if ub < 0.0:
+            a = b
+            ema = emb
+            eea = eeb
+            eia = eib
+            eaa = eab
+            h = 2.0 * h
+            continue
+        fb = c0 + cl * b + cm * emb + ce * eeb + ci * eib + ca * eab
+        if fb >= 0.0:
+            # lower bound of f' on [a, b]: f monotone there -> single root
+            lb = cl + pymin(-cm / tm * ema, -cm / tm * emb) + pymin(-ce / te * eea, -ce / te * eeb)
+            lb += pymin(-ci / ti * eia, -ci / ti * eib) + pymin(-ca / ta * eaa, -ca / ta * eab)
+            if lb > 0.0 or b - a <= BRACKET:
+                return _refine(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, a, b)
+        elif b - a <= TANGENT:
+            a = b
+            ema = emb
+            eea = eeb
+            eia = eib
+            eaa = eab
+            continue
+        h = 0.5 * (b - a)
+    return -1.0
+
+
+cdef inline double first_crossing(index_t kind, const double* p, const double* s, double D) noexcept nogil:
+    """Time s in (0, D] at which the neuron (free dynamics) first reaches threshold, or -1."""
+    cdef double vth = p[P_V_TH]
+    if vth == INF:
+        return -1.0
+    cdef double v = s[S_V]
+    cdef double adapt = p[P_BETA] * s[S_A]
+    cdef double vinf, sx, slope, cex, cin
+    if kind == KIND_LIF:
+        vinf = p[P_V_INF]
+        if adapt == 0.0:
+            if vinf <= vth or v >= vth:
+                return -1.0
+            sx = p[P_TAU_M] * log((vinf - v) / (vinf - vth))
+            if sx <= D:
+                return sx
+            return -1.0
+        return crossing_generic(vinf - vth, 0.0, v - vinf, p[P_TAU_M], 0.0, 1.0, 0.0, 1.0,
+                                -adapt, p[P_TAU_A], D)
+    if kind == KIND_IF:
+        slope = p[P_SLOPE]
+        if adapt == 0.0:
+            if slope <= 0.0 or v >= vth:
+                return -1.0
+            sx = (vth - v) / slope
+            if sx <= D:
+                return sx
+            return -1.0
+        return crossing_generic(v - vth, slope, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, -adapt, p[P_TAU_A], D)
+    if kind == KIND_LIF_EXP:
+        vinf = p[P_V_INF]
+        cex = p[P_K_EX] * s[S_IEX]
+        cin = p[P_K_IN] * s[S_IIN]
+        return crossing_generic(vinf - vth, 0.0, v - vinf - cex - cin, p[P_TAU_M], cex, p[P_TAU_EX],
+                                cin, p[P_TAU_IN], -adapt, p[P_TAU_A], D)
+    return -1.0
+
+
+cdef inline void receive(index_t kind, const double* p, double* s, double w, double t) noexcept nogil:
+    cdef double v, vmin
+    if kind == KIND_LIF_EXP:
+        if w >= 0.0:
+            s[S_IEX] += w
+        else:
+            s[S_IIN] += w
+    elif kind == KIND_LIF or kind == KIND_IF:
+        if t >= s[S_REF]:
+            v = s[S_V] + w
+            vmin = p[P_V_MIN]
+            if v < vmin:
+                v = vmin
+            s[S_V] = v
+
+
+cdef inline bint fires_on_input(index_t kind, const double* p, const double* s, double t) noexcept nogil:
+    if kind == KIND_LIF or kind == KIND_IF:
+        return t >= s[S_REF] and s[S_V] >= threshold(p, s)
+    return False
+
+
+cdef inline void reset(const double* p, double* s, double t) noexcept nogil:
+    if p[P_RESET_SUB] != 0.0:
+        s[S_V] = s[S_V] - threshold(p, s)
+    else:
+        s[S_V] = p[P_V_RESET]
+    s[S_REF] = t + p[P_T_REF]
+    if p[P_BETA] != 0.0:
+        s[S_A] = s[S_A] + 1.0
+
+
+cdef inline index_t next_kick(Ctx* c, index_t j) noexcept nogil:
+    cdef index_t best = -1
+    cdef double tb = INF
+    cdef index_t d
+    cdef time_t* d_next = c.d_next
+    for d in range(c.d_ptr[j], c.d_ptr[j + 1]):
+        if d_next[d] < 0.0:
+            d_next[d] = exp_interval(c.d_rng, d, c.d_rate[d])
+        if d_next[d] < tb:
+            tb = d_next[d]
+            best = d
+    return best
+
+
+cdef inline double advance(Ctx* c, index_t kind, index_t j, double t1) noexcept nogil:
+    """Advance neuron ``j`` towards ``t1``; return its first spike time (row not reset) or INF."""
+    cdef const double* p = c.P + j * NP
+    cdef double* s = c.S + j * NS
+    cdef double t0, tk, tg, ref, te, sx
+    cdef index_t d
+    while True:
+        t0 = s[S_T]
+        d = next_kick(c, j)
+        tk = INF
+        if d >= 0:
+            tk = c.d_next[d]
+        tg = t1
+        if tk < tg:
+            tg = tk
+        if t0 < tg:
+            c.upd += 1
+            ref = s[S_REF]
+            if t0 < ref:
+                te = tg
+                if ref < te:
+                    te = ref
+                evolve_refractory(kind, p, s, te - t0)
+                s[S_T] = te
+                continue
+            sx = first_crossing(kind, p, s, tg - t0)
+            if sx >= 0.0:
+                evolve(kind, p, s, sx)
+                s[S_T] = t0 + sx
+                return t0 + sx
+            evolve(kind, p, s, tg - t0)
+            s[S_T] = tg
+        if tk < t1:
+            c.d_next[d] = tk + exp_interval(c.d_rng, d, c.d_rate[d])
+            receive(kind, p, s, c.d_w[d], tk)
+            if fires_on_input(kind, p, s, tk):
+                return tk
+            continue
+        return INF
+
+
+# ------------------------------------------------------------------- emission
+cdef int grow(Ctx* c, index_t j) noexcept nogil:
+    """Enlarge the heap and/or the output buffer (amortised doubling, as the reference's grow)."""
+    cdef index_t need = c.nheap + c.g_ptr[j + 1] - c.g_ptr[j]
+    cdef index_t cap, n
+    cdef void* pt
+    cdef void* pg
+    if need > c.h_cap:
+        cap = 2 * need + 64
+        if c.h_own:
+            pt = realloc(c.h_t, <size_t>cap * sizeof(time_t))
+            if pt == NULL:
+                return ERR_MEMORY
+            c.h_t = <time_t*>pt
+            pg = realloc(c.h_g, <size_t>cap * sizeof(index_t))
+            if pg == NULL:
+                return ERR_MEMORY
+            c.h_g = <index_t*>pg
+        else:
+            pt = malloc(<size_t>cap * sizeof(time_t))
+            pg = malloc(<size_t>cap * sizeof(index_t))
+            if pt == NULL or pg == NULL:
+                free(pt)
+                free(pg)
+                return ERR_MEMORY
+            memcpy(pt, c.h_t, <size_t>c.nheap * sizeof(time_t))
+            memcpy(pg, c.h_g, <size_t>c.nheap * sizeof(index_t))
+            c.h_t = <time_t*>pt
+            c.h_g = <index_t*>pg
+            c.h_own = 1
+        c.h_cap = cap
+    n = c.nout
+    if c.rec[j] != 0 and n >= c.o_cap:
+        cap = 2 * n + 256
+        if c.o_own:
+            pt = realloc(c.o_t, <size_t>cap * sizeof(time_t))
+            if pt == NULL:
+                return ERR_MEMORY
+            c.o_t = <time_t*>pt
+            pg = realloc(c.o_i, <size_t>cap * sizeof(index_t))
+            if pg == NULL:
+                return ERR_MEMORY
+            c.o_i = <index_t*>pg
+        else:
+            pt = malloc(<size_t>cap * sizeof(time_t))
+            pg = malloc(<size_t>cap * sizeof(index_t))
+            if pt == NULL or pg == NULL:
+                free(pt)
+                free(pg)
+                return ERR_MEMORY
+            memcpy(pt, c.o_t, <size_t>n * sizeof(time_t))
+            memcpy(pg, c.o_i, <size_t>n * sizeof(index_t))
+            c.o_t = <time_t*>pt
+            c.o_i = <index_t*>pg
+            c.o_own = 1
+        c.o_cap = cap
+    return OK
+
+
+cdef inline int emit(Ctx* c, index_t j, time_t t) noexcept nogil:
+    """Neuron ``j`` spikes at ``t``: make room, count, record, queue one entry per delay group."""
+    cdef index_t g0 = c.g_ptr[j]
+    cdef index_t g1 = c.g_ptr[j + 1]
+    cdef index_t g, n
+    cdef bint rec = c.rec[j] != 0
+    if c.nheap + g1 - g0 > c.h_cap or (rec and c.nout >= c.o_cap):
+        if grow(c, j) != OK:
+            return ERR_MEMORY
+    c.nspk[j] += 1
+    c.spk += 1
+    if rec:
+        n = c.nout
+        c.o_t[n] = t
+        c.o_i[n] = j
+        c.nout = n + 1
+    for g in range(g0, g1):
+        heap_push(c, t + c.g_delay[g], g)
+    return OK
+
+
+cdef inline int advance_emit_k(Ctx* c, index_t kind, index_t j, double t1) noexcept nogil:
+    """Advance neuron ``j`` to ``t1``, emitting and resetting at every spike on the way."""
+    cdef double ts
+    while True:
+        ts = advance(c, kind, j, t1)
+        if ts == INF:
+            return OK
+        if emit(c, j, ts) != OK:
+            return ERR_MEMORY
+        reset(c.P + j * NP, c.S + j * NS, ts)
+
+
+cdef int advance_emit(Ctx* c, index_t kind, index_t j, double t1) noexcept nogil:
+    """:func:`advance_emit_k` compiled once per model kind (the constant kind prunes every kind test)."""
+    if kind == KIND_LIF:
+        return advance_emit_k(c, KIND_LIF, j, t1)
+    if kind == KIND_LIF_EXP:
+        return advance_emit_k(c, KIND_LIF_EXP, j, t1)
+    if kind == KIND_IF:
+        return advance_emit_k(c, KIND_IF, j, t1)
+    return advance_emit_k(c, kind, j, t1)
+
+
+cdef int take_samples(Ctx* c, double tlim, bint inclusive) noexcept nogil:
+    """Record the sampled state at every sample time < tlim (<= tlim if ``inclusive``)."""
+    cdef index_t p = c.smp_p
+    cdef index_t col, j, kind
+    cdef double ts
+    while p < c.n_smp and (c.smp_t[p] < tlim or (inclusive and c.smp_t[p] == tlim)):
+        ts = c.smp_t[p]
+        for col in range(c.n_col):
+            j = c.smp_id[col]
+            kind = c.kinds[j]
+            if c.S[j * NS + S_T] < ts and kind != KIND_PARROT and kind != KIND_SOURCE and kind != KIND_POISSON:
+                if advance_emit(c, kind, j, ts) != OK:
+                    c.smp_p = p
+                    return ERR_MEMORY
+            c.smp_out[p * c.n_col + col] = c.S[j * NS + c.smp_var[col]]
+        p += 1
+    c.smp_p = p
+    return OK
+
+
+# ------------------------------------------------------------------- main loop
+cdef void _clear_flags(flag_t* tflag, const index_t* touched, index_t ntouch) noexcept nogil:
+    """Error exit inside a delivery instant: leave tflag all zero, as the next call expects."""
+    cdef index_t q
+    for q in range(ntouch):
+        tflag[touched[q]] = 0
+
+
+cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept nogil:
+    cdef double T = t_start
+    cdef double Te, t, rate
+    cdef index_t p, q, j, g, k, k0, k1, kind, src_kind, ntouch, kp, jp, dp
+    cdef double* S = c.S
+    cdef const double* P = c.P
+    cdef const index_t* d_ptr = c.d_ptr
+    cdef const index_t* kinds = c.kinds
+    cdef const target_t* syn_tgt = c.syn_tgt
+    cdef const weight_t* syn_w = c.syn_w
+    cdef flag_t* tflag = c.tflag
+    cdef index_t* touched = c.touched
+    cdef double* s
+    cdef const double* pr
+    while T < t_stop:
+        Te = T + window
+        if Te > t_stop:
+            Te = t_stop
+        if not (Te > T):
+            return ERR_STALL  # the reference would loop forever (window below the resolution of T)
+        # 1. spikes of explicit sources and Poisson sources emitted in [T, Te)
+        p = c.src_p
+        while p < c.n_src and c.src_t[p] < Te:
+            if emit(c, c.src_id[p], c.src_t[p]) != OK:
+                c.src_p = p
+                return ERR_MEMORY
+            p += 1
+        c.src_p = p
+        for q in range(c.n_psrc):
+            j = c.psrc[q]
+            s = S + j * NS
+            rate = c.P[j * NP + P_RATE]
+            if s[S_T] < 0.0:
+                s[S_T] = exp_interval(c.rng, j, rate)
+            while s[S_T] < Te:
+                if emit(c, j, s[S_T]) != OK:
+                    return ERR_MEMORY
+                s[S_T] = s[S_T] + exp_interval(c.rng, j, rate)
+        # 2. deliver queued spikes arriving in [T, Te), one instant at a time
+        while c.nheap > 0 and c.h_t[0] < Te:
+            t = c.h_t[0]
+            if c.smp_p < c.n_smp and c.smp_t[c.smp_p] <= t:
+                if take_samples(c, t, True) != OK:
+                    return ERR_MEMORY
+            ntouch = 0
+            while c.nheap > 0 and c.h_t[0] == t:
+                g = c.h_g[0]
+                heap_pop(c)
+                k0 = c.g_syn[g]
+                k1 = c.g_syn[g + 1]
+                c.synev += k1 - k0
+                src_kind = kinds[c.g_src[g]]
+                if src_kind != KIND_SOURCE and src_kind != KIND_POISSON:
+                    c.synev_rec += k1 - k0
+                for k in range(k0, k1):
+                    kp = k + PF_ROW
+                    if kp >= k1:
+                        kp = k1 - 1
+                    jp = syn_tgt[kp]
+                    SE_PREFETCH(kinds + jp)
+                    SE_PREFETCHW(S + jp * NS)
+                    SE_PREFETCHW(S + jp * NS + NS - 1)
+                    SE_PREFETCH(P + jp * NP)
+                    SE_PREFETCH(P + jp * NP + 7)
+                    SE_PREFETCH(P + jp * NP + 13)
+                    SE_PREFETCHW(tflag + jp)
+                    SE_PREFETCH(d_ptr + jp)
+                    kp = k + PF_DRIVE
+                    if kp >= k1:
+                        kp = k1 - 1
+                    dp = d_ptr[syn_tgt[kp]]
+                    SE_PREFETCHW(c.d_next + dp)
+                    SE_PREFETCHW(c.d_rng + dp)
+                    SE_PREFETCH(c.d_rate + dp)
+                    SE_PREFETCH(c.d_w + dp)
+                    j = syn_tgt[k]
+                    kind = kinds[j]
+                    s = S + j * NS
+                    if s[S_T] < t:
+                        if kind == KIND_PARROT:
+                            s[S_T] = t
+                        elif advance_emit(c, kind, j, t) != OK:
+                            _clear_flags(tflag, touched, ntouch)
+                            return ERR_MEMORY
+                    receive(kind, c.P + j * NP, s, syn_w[k], t)
+                    if tflag[j] == 0:
+                        tflag[j] = 1
+                        touched[ntouch] = j
+                        ntouch += 1
+            for q in range(ntouch):
+                jp = touched[q + PF_TOUCH if q + PF_TOUCH < ntouch else ntouch - 1]
+                SE_PREFETCH(kinds + jp)
+                SE_PREFETCHW(S + jp * NS)
+                SE_PREFETCHW(S + jp * NS + NS - 1)
+                SE_PREFETCH(P + jp * NP + P_V_TH)
+                SE_PREFETCH(P + jp * NP + P_BETA)
+                j = touched[q]
+                tflag[j] = 0
+                kind = kinds[j]
+                pr = c.P + j * NP
+                s = S + j * NS
+                if kind == KIND_PARROT or fires_on_input(kind, pr, s, t):
+                    if emit(c, j, t) != OK:
+                        _clear_flags(tflag, touched, ntouch)
+                        return ERR_MEMORY
+                    if kind != KIND_PARROT:
+                        reset(pr, s, t)
+        # 3. samples, then flush neurons that can fire between inputs to the window end
+        if c.smp_p < c.n_smp and c.smp_t[c.smp_p] < Te:
+            if take_samples(c, Te, False) != OK:
+                return ERR_MEMORY
+        for q in range(c.n_flush):
+            j = c.flush[q]
+            if S[j * NS + S_T] < Te:
+                if advance_emit(c, kinds[j], j, Te) != OK:
+                    return ERR_MEMORY
+        T = Te
+    return OK
+
+
+# ------------------------------------------------------------------ entry checks
+cdef cnp.ndarray _arr(str name, object a, int typenum, str tname, int ndim, bint writable):
+    """``a`` as an ndarray after checking dtype, dimensions, contiguity and writeability."""
+    if not isinstance(a, cnp.ndarray):
+        raise TypeError(f"run: argument {name!r} must be a numpy.ndarray of {tname}, got {type(a).__name__}")
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if not cnp.PyArray_EquivTypenums(cnp.PyArray_TYPE(arr), typenum) or not cnp.PyArray_ISNOTSWAPPED(arr):
+        raise TypeError(f"run: argument {name!r} must have dtype {tname} (native byte order), got {arr.dtype}")
+    if cnp.PyArray_NDIM(arr) != ndim:
+        raise ValueError(f"run: argument {name!r} must be {ndim}-dimensional, got shape {(<object>arr).shape}")
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISALIGNED(arr)):
+        raise ValueError(f"run: argument {name!r} must be C-contiguous and aligned")
+    if writable and not cnp.PyArray_ISWRITEABLE(arr):
+        raise ValueError(f"run: argument {name!r} must be writeable")
+    return arr
+
+
+cdef inline index_t _len(cnp.ndarray a) noexcept:
+    return <index_t>cnp.PyArray_DIMS(a)[0]
+
+
+cdef _shape(str name, cnp.ndarray a, index_t n0, index_t n1=-1):
+    cdef cnp.npy_intp* dims = cnp.PyArray_DIMS(a)
+    if dims[0] != n0 or (n1 >= 0 and dims[1] != n1):
+        want = f"({n0},)" if n1 < 0 else f"({n0}, {n1})"
+        raise ValueError(f"run: argument {name!r} has shape {(<object>a).shape}, expected {want}")
+
+
+cdef index_t _bad_index(const index_t* a, index_t n, index_t lo, index_t hi) noexcept nogil:
+    """Position of the first value of a[:n] outside [lo, hi), or -1."""
+    cdef index_t i
+    for i in range(n):
+        if a[i] < lo or a[i] >= hi:
+            return i
+    return -1
+
+
+cdef index_t _bad_target(const target_t* a, index_t n, index_t hi) noexcept nogil:
+    """Position of the first value of a[:n] outside [0, hi), or -1 (a vectorisable min/max scan first)."""
+    cdef index_t i
+    if n == 0:
+        return -1
+    cdef target_t lo_v = a[0]
+    cdef target_t hi_v = a[0]
+    cdef target_t v
+    for i in range(n):
+        v = a[i]
+        lo_v = v if v < lo_v else lo_v
+        hi_v = v if v > hi_v else hi_v
+    if lo_v >= 0 and hi_v < hi:
+        return -1
+    for i in range(n):
+        if a[i] < 0 or a[i] >= hi:
+            return i
+    return -1
+
+
+cdef index_t _bad_ptr(const index_t* a, index_t n, index_t hi) noexcept nogil:
+    """Position of the first break of 0 <= a[0] <= a[1] <= ... <= a[n-1] <= hi, or -1."""
+    cdef index_t i
+    if n == 0:
+        return -1
+    if a[0] < 0:
+        return 0
+    for i in range(1, n):
+        if a[i] < a[i - 1]:
+            return i
+    if a[n - 1] > hi:
+        return n - 1
+    return -1
+
+
+#: syn_tgt arrays already scanned: id -> (weak reference, data address, length, n). The O(synapses) scan
+#: (~4 ms for 10^7 synapses) then runs once per connectivity, not once per call; the simulator never
+#: writes into syn_tgt after compiling it.
+_valid_targets = {}
+
+
+cdef bint _seen_valid(cnp.ndarray a, index_t n):
+    entry = _valid_targets.get(id(a))
+    if entry is None:
+        return False
+    ref, addr, m, n0 = entry
+    if ref() is not a:
+        del _valid_targets[id(a)]
+        return False
+    return addr == <size_t>cnp.PyArray_DATA(a) and m == _len(a) and n0 == n
+
+
+cdef _check_index(str name, cnp.ndarray a, index_t lo, index_t hi, index_t n=-1):
+    cdef index_t m = _len(a) if n < 0 else n
+    cdef index_t bad
+    with nogil:
+        bad = _bad_index(<const index_t*>cnp.PyArray_DATA(a), m, lo, hi)
+    if bad >= 0:
+        raise ValueError(f"run: {name}[{bad}] = {a[bad]} is out of range [{lo}, {hi})")
+
+
+cdef _check_ptr(str name, cnp.ndarray a, index_t hi):
+    cdef index_t bad
+    cdef index_t m = _len(a)
+    with nogil:
+        bad = _bad_ptr(<const index_t*>cnp.PyArray_DATA(a), m, hi)
+    if bad >= 0:
+        raise ValueError(f"run: {name} must be non-decreasing within [0, {hi}] (breaks at index {bad})")
+
+
+cdef object _new_copy(const void* src, index_t count, index_t cap, int typenum):
+    cdef cnp.npy_intp dim = cap
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &dim, typenum, 0)
+    if count > 0:
+        memcpy(cnp.PyArray_DATA(out), src, <size_t>count * 8)
+    return out
+
+
+# ------------------------------------------------------------------------- entry
+def run(kinds, P, S, nspk, rec,
+        g_ptr, g_src, g_delay, g_syn, syn_tgt, syn_w,
+        d_ptr, d_rate, d_w, d_next, d_rng,
+        src_t, src_id, psrc, rng,
+        smp_t, smp_id, smp_var, smp_out,
+        flush, touched, tflag,
+        h_t, h_g, o_t, o_i, ctr,
+        double t_start, double t_stop, double window):
+    """Simulate from ``t_start`` to ``t_stop`` (ms): the compiled twin of the reference ``run``.
+
+    Same semantics, arguments and in-place effects as
+    :func:`spikeengine.backends.python.run`, bit for bit.
+
+    Parameters
+    ----------
+    kinds : ndarray of int64, shape (n,)
+        Model kind of every neuron (``KIND_*``).
+    P, S : ndarray of float64, shape (n, NP) and (n, NS), C-contiguous
+        Parameters (read) and state (updated in place).
+    nspk : ndarray of int64, shape (n,)
+        Spike count per neuron (incremented).
+    rec : ndarray of int8, shape (n,)
+        Nonzero for neurons whose spikes are recorded.
+    g_ptr, g_src, g_delay, g_syn : ndarray
+        Delay-group CSR: int64 (n + 1,), int32 (G,), float64 (G,), int64 (G + 1,).
+    syn_tgt, syn_w : ndarray of int32 and float64, shape (m,)
+        Synapse targets and weights.
+    d_ptr, d_rate, d_w, d_next, d_rng : ndarray
+        Poisson drives: int64 (n + 1,), float64 (nd,) x 3 (``d_next`` updated),
+        uint64 (nd,) stream states (updated).
+    src_t, src_id : ndarray of float64 and int64
+        Explicit source spikes sorted by time.
+    psrc : ndarray of int64
+        Poisson source neurons.
+    rng : ndarray of uint64, shape (n,)
+        Per-neuron stream states (updated).
+    smp_t, smp_id, smp_var : ndarray of float64, int64, int64
+        Sample times, sampled neurons and state columns.
+    smp_out : ndarray of float64, shape (len(smp_t), len(smp_id))
+        Sample values (written).
+    flush : ndarray of int64
+        Neurons advanced to every window end.
+    touched : ndarray of int64, shape (>= n,)
+        Scratch.
+    tflag : ndarray of int8, shape (n,)
+        Scratch, all zero at entry and at exit.
+    h_t, h_g : ndarray of float64 and int64
+        Event heap (``ctr[C_HEAP]`` entries).
+    o_t, o_i : ndarray of float64 and int64
+        Recorded spikes (``ctr[C_OUT]`` entries).
+    ctr : ndarray of int64, shape (NCTR,)
+        Counters (updated).
+    t_start, t_stop, window : float
+        Run interval and window length (ms, ``window > 0``).
+
+    Returns
+    -------
+    h_t, h_g, o_t, o_i : ndarray
+        The heap and output buffers: the arguments themselves, or larger new arrays
+        when they had to grow.
+
+    Raises
+    ------
+    TypeError
+        An argument is not an ndarray of the expected dtype.
+    ValueError
+        Wrong shape, layout or out-of-range index, or a non-positive window.
+    MemoryError
+        The heap or the output buffer could not grow.
+    """
+    cdef cnp.ndarray a_kinds = _arr("kinds", kinds, cnp.NPY_INT64, "int64", 1, False)
+    cdef cnp.ndarray a_P = _arr("P", P, cnp.NPY_FLOAT64, "float64", 2, False)
+    cdef cnp.ndarray a_S = _arr("S", S, cnp.NPY_FLOAT64, "float64", 2, True)
+    cdef cnp.ndarray a_nspk = _arr("nspk", nspk, cnp.NPY_INT64, "int64", 1, True)
+    cdef cnp.ndarray a_rec = _arr("rec", rec, cnp.NPY_INT8, "int8", 1, False)
+    cdef cnp.ndarray a_g_ptr = _arr("g_ptr", g_ptr, cnp.NPY_INT64, "int64", 1, False)
+    cdef cnp.ndarray a_g_src = _arr("g_src", g_src, cnp.NPY_INT32, "int32", 1, False)
+    cdef cnp.ndarray a_g_delay = _arr("g_delay", g_delay, cnp.NPY_FLOAT64, "float64", 1, False)
+    cdef cnp.ndarray a_g_syn = _arr("g_syn", g_syn, cnp.NPY_INT64, "int64", 1, False)
+    cdef cnp.ndarray a_syn_tgt = _arr("syn_tgt", syn_tgt, cnp.NPY_INT32, "int32", 1, False)
+    cdef cnp.ndarray a_syn_w = _arr("syn_w", syn_w, cnp.NPY_FLOAT64, "float64", 1, False)
+    cdef cnp.ndarray a_d_ptr = _arr("d_ptr", d_ptr, cnp.NPY_INT64, "int64", 1, False)
+    cdef cnp.ndarray a_d_rate = _arr("d_rate", d_rate, cnp.NPY_FLOAT64, "float64", 1, False)
+    cdef cnp.ndarray a_d_w = _arr("d_w", d_w, cnp.NPY_FLOAT64, "float64", 1, False)
+    cdef cnp.ndarray a_d_next = _arr("d_next", d_next, cnp.NPY_FLOAT64, "float64", 1, True)
+    cdef cnp.ndarray a_d_rng = _arr("d_rng", d_rng, cnp.NPY_UINT64, "uint64", 1, True)
+    cdef cnp.ndarray a_src_t = _arr("src_t", src_t, cnp.NPY_FLOAT64, "float64", 1, False)
+    cdef cnp.ndarray a_src_id = _arr("src_id", src_id, cnp.NPY_INT64, "int64", 1, False)
+    cdef cnp.ndarray a_psrc = _arr("psrc", psrc, cnp.NPY_INT64, "int64", 1, False)
+    cdef cnp.ndarray a_rng = _arr("rng", rng, cnp.NPY_UINT64, "uint64", 1, True)
+    cdef cnp.ndarray a_smp_t = _arr("smp_t", smp_t, cnp.NPY_FLOAT64, "float64", 1, False)
+    cdef cnp.ndarray a_smp_id = _arr("smp_id", smp_id, cnp.NPY_INT64, "int64", 1, False)
+    cdef cnp.ndarray a_smp_var = _arr("smp_var", smp_var, cnp.NPY_INT64, "int64", 1, False)
+    cdef cnp.ndarray a_smp_out = _arr("smp_out", smp_out, cnp.NPY_FLOAT64, "float64", 2, True)
+    cdef cnp.ndarray a_flush = _arr("flush", flush, cnp.NPY_INT64, "int64", 1, False)
+    cdef cnp.ndarray a_touched = _arr("touched", touched, cnp.NPY_INT64, "int64", 1, True)
+    cdef cnp.ndarray a_tflag = _arr("tflag", tflag, cnp.NPY_INT8, "int8", 1, True)
+    cdef cnp.ndarray a_h_t = _arr("h_t", h_t, cnp.NPY_FLOAT64, "float64", 1, True)
+    cdef cnp.ndarray a_h_g = _arr("h_g", h_g, cnp.NPY_INT64, "int64", 1, True)
+    cdef cnp.ndarray a_o_t = _arr("o_t", o_t, cnp.NPY_FLOAT64, "float64", 1, True)
+    cdef cnp.ndarray a_o_i = _arr("o_i", o_i, cnp.NPY_INT64, "int64", 1, True)
+    cdef cnp.ndarray a_ctr = _arr("ctr", ctr, cnp.NPY_INT64, "int64", 1, True)
+
+    # shapes
+    cdef index_t n = _len(a_kinds)
+    cdef index_t G = _len(a_g_src)
+    cdef index_t m = _len(a_syn_tgt)
+    cdef index_t nd = _len(a_d_rate)
+    cdef index_t nsrc = _len(a_src_t)
+    cdef index_t nsmp = _len(a_smp_t)
+    cdef index_t ncol = _len(a_smp_id)
+    _shape("P", a_P, n, NP)
+    _shape("S", a_S, n, NS)
+    _shape("nspk", a_nspk, n)
+    _shape("rec", a_rec, n)
+    _shape("g_ptr", a_g_ptr, n + 1)
+    _shape("g_delay", a_g_delay, G)
+    _shape("g_syn", a_g_syn, G + 1)
+    _shape("syn_w", a_syn_w, m)
+    _shape("d_ptr", a_d_ptr, n + 1)
+    _shape("d_w", a_d_w, nd)
+    _shape("d_next", a_d_next, nd)
+    _shape("d_rng", a_d_rng, nd)
+    _shape("src_id", a_src_id, nsrc)
+    _shape("rng", a_rng, n)
+    _shape("smp_var", a_smp_var, ncol)
+    _shape("smp_out", a_smp_out, nsmp, ncol)
+    _shape("tflag", a_tflag, n)
+    _shape("h_g", a_h_g, _len(a_h_t))
+    _shape("o_i", a_o_i, _len(a_o_t))
+    _shape("ctr", a_ctr, NCTR)
+    if _len(a_touched) < n:
+        raise ValueError(f"run: argument 'touched' has shape {touched.shape}, expected at least ({n},)")
+    if not window > 0.0:
+        raise ValueError(f"run: window must be > 0 ms, got {window!r}")
+
+    # counters and index ranges (so that no index can leave its array)
+    cdef index_t* pc = <index_t*>cnp.PyArray_DATA(a_ctr)
+    for k, hi, what in ((C_HEAP, _len(a_h_t), "h_t"), (C_OUT, _len(a_o_t), "o_t"), (C_SRC, nsrc, "src_t"),
+                        (C_SMP, nsmp, "smp_t")):
+        if pc[k] < 0 or pc[k] > hi:
+            raise ValueError(f"run: ctr[{k}] = {pc[k]} is out of range [0, len({what}) = {hi}]")
+    _check_ptr("g_ptr", a_g_ptr, G)
+    _check_ptr("g_syn", a_g_syn, m)
+    _check_ptr("d_ptr", a_d_ptr, nd)
+    _check_index("src_id", a_src_id, 0, n)
+    _check_index("psrc", a_psrc, 0, n)
+    _check_index("smp_id", a_smp_id, 0, n)
+    _check_index("smp_var", a_smp_var, 0, NS)
+    _check_index("flush", a_flush, 0, n)
+    _check_index("h_g", a_h_g, 0, G, pc[C_HEAP])
+    cdef index_t bad
+    with nogil:
+        bad = _bad_target(<const target_t*>cnp.PyArray_DATA(a_g_src), G, n)
+    if bad >= 0:
+        raise ValueError(f"run: g_src[{bad}] = {g_src[bad]} is out of range [0, {n})")
+    if not _seen_valid(a_syn_tgt, n):
+        with nogil:
+            bad = _bad_target(<const target_t*>cnp.PyArray_DATA(a_syn_tgt), m, n)
+        if bad >= 0:
+            raise ValueError(f"run: syn_tgt[{bad}] = {syn_tgt[bad]} is out of range [0, {n})")
+        key = id(syn_tgt)
+        _valid_targets[key] = (weakref.ref(syn_tgt, lambda _, k=key: _valid_targets.pop(k, None)),
+                               <size_t>cnp.PyArray_DATA(a_syn_tgt), m, n)
+
+    cdef Ctx c
+    c.n = n
+    c.kinds = <const index_t*>cnp.PyArray_DATA(a_kinds)
+    c.P = <const double*>cnp.PyArray_DATA(a_P)
+    c.S = <double*>cnp.PyArray_DATA(a_S)
+    c.nspk = <index_t*>cnp.PyArray_DATA(a_nspk)
+    c.rec = <const flag_t*>cnp.PyArray_DATA(a_rec)
+    c.g_ptr = <const index_t*>cnp.PyArray_DATA(a_g_ptr)
+    c.g_src = <const target_t*>cnp.PyArray_DATA(a_g_src)
+    c.g_delay = <const time_t*>cnp.PyArray_DATA(a_g_delay)
+    c.g_syn = <const index_t*>cnp.PyArray_DATA(a_g_syn)
+    c.syn_tgt = <const target_t*>cnp.PyArray_DATA(a_syn_tgt)
+    c.syn_w = <const weight_t*>cnp.PyArray_DATA(a_syn_w)
+    c.d_ptr = <const index_t*>cnp.PyArray_DATA(a_d_ptr)
+    c.d_rate = <const double*>cnp.PyArray_DATA(a_d_rate)
+    c.d_w = <const weight_t*>cnp.PyArray_DATA(a_d_w)
+    c.d_next = <time_t*>cnp.PyArray_DATA(a_d_next)
+    c.d_rng = <rng_t*>cnp.PyArray_DATA(a_d_rng)
+    c.src_t = <const time_t*>cnp.PyArray_DATA(a_src_t)
+    c.src_id = <const index_t*>cnp.PyArray_DATA(a_src_id)
+    c.n_src = nsrc
+    c.psrc = <const index_t*>cnp.PyArray_DATA(a_psrc)
+    c.n_psrc = _len(a_psrc)
+    c.rng = <rng_t*>cnp.PyArray_DATA(a_rng)
+    c.smp_t = <const time_t*>cnp.PyArray_DATA(a_smp_t)
+    c.n_smp = nsmp
+    c.smp_id = <const index_t*>cnp.PyArray_DATA(a_smp_id)
+    c.smp_var = <const index_t*>cnp.PyArray_DATA(a_smp_var)
+    c.n_col = ncol
+    c.smp_out = <double*>cnp.PyArray_DATA(a_smp_out)
+    c.flush = <const index_t*>cnp.PyArray_DATA(a_flush)
+    c.n_flush = _len(a_flush)
+    c.touched = <index_t*>cnp.PyArray_DATA(a_touched)
+    c.tflag = <flag_t*>cnp.PyArray_DATA(a_tflag)
+    c.h_t = <time_t*>cnp.PyArray_DATA(a_h_t)
+    c.h_g = <index_t*>cnp.PyArray_DATA(a_h_g)
+    c.h_cap = _len(a_h_t)
+    c.h_own = 0
+    c.o_t = <time_t*>cnp.PyArray_DATA(a_o_t)
+    c.o_i = <index_t*>cnp.PyArray_DATA(a_o_i)
+    c.o_cap = _len(a_o_t)
+    c.o_own = 0
+    c.nheap = pc[C_HEAP]
+    c.nout = pc[C_OUT]
+    c.src_p = pc[C_SRC]
+    c.smp_p = pc[C_SMP]
+    c.synev = pc[C_SYNEV]
+    c.synev_rec = pc[C_SYNEV_REC]
+    c.upd = pc[C_UPD]
+    c.spk = pc[C_SPK]
+
+    cdef int rc = OK
+    try:
+        with nogil:
+            rc = run_loop(&c, t_start, t_stop, window)
+        pc[C_HEAP] = c.nheap
+        pc[C_OUT] = c.nout
+        pc[C_SRC] = c.src_p
+        pc[C_SMP] = c.smp_p
+        pc[C_SYNEV] = c.synev
+        pc[C_SYNEV_REC] = c.synev_rec
+        pc[C_UPD] = c.upd
+        pc[C_SPK] = c.spk
+        if rc == ERR_MEMORY:
+            raise MemoryError("run: cannot grow the event heap or the spike output buffer")
+        if rc == ERR_STALL:
+            raise ValueError(f"run: window {window!r} ms is too small to advance time (t = {t_start!r} ms)")
+        if c.h_own:
+            h_t = _new_copy(c.h_t, c.nheap, c.h_cap, cnp.NPY_FLOAT64)
+            h_g = _new_copy(c.h_g, c.nheap, c.h_cap, cnp.NPY_INT64)
+        if c.o_own:
+            o_t = _new_copy(c.o_t, c.nout, c.o_cap, cnp.NPY_FLOAT64)
+            o_i = _new_copy(c.o_i, c.nout, c.o_cap, cnp.NPY_INT64)
+        return h_t, h_g, o_t, o_i
+    finally:
+        if c.h_own:
+            free(c.h_t)
+            free(c.h_g)
+        if c.o_own:
+            free(c.o_t)
+            free(c.o_i)

@@ -1,0 +1,293 @@
+"""The three kernel backends (python reference, Numba twin, Cython port) agree.
+
+Random networks are built with the public API and simulated, in two consecutive
+runs, on each backend; spike trains (ids in the same order, times within 1e-9 ms),
+sampled state (within 1e-9) and event counters must agree. Every scenario also
+asserts that the network really spikes, so that the comparison cannot pass on
+empty recordings.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+
+import spikeengine as se
+from spikeengine import dtypes as dt
+from spikeengine._backend import _load
+
+BACKENDS = ("python", "numba", "cython")
+ATOL = 1e-9
+
+
+def need(name):
+    """Skip the calling test when backend ``name`` does not load here."""
+    if _load(name) is None:
+        pytest.skip(f"backend {name!r} is not available")
+
+
+# ----------------------------------------------------------------- scenarios
+def lif_exc_inh(backend, seed):
+    """Delta-synapse LIF, 80/20 exc/inh, random float delays, Poisson drive, explicit source input."""
+    rng = np.random.default_rng(seed)
+    net = se.Network(seed=seed, backend=backend)
+    n_e, n_i = 48, 12
+    exc = net.population(n_e, se.LIF(tau_m=20.0, C_m=1.0, E_L=0.0, V_m=rng.uniform(0.0, 19.0, n_e), V_th=20.0,
+                                      V_reset=10.0, t_ref=2.0))
+    inh = net.population(n_i, se.LIF(tau_m=10.0, C_m=1.0, E_L=0.0, V_m=rng.uniform(0.0, 19.0, n_i), V_th=20.0,
+                                      V_reset=10.0, t_ref=1.0, V_min=-5.0))
+    exc.add_poisson_input(rate=12000.0, weight=0.15)
+    inh.add_poisson_input(rate=rng.uniform(9000.0, 13000.0, n_i), weight=0.15)
+    for pre, w in ((exc, 0.4), (inh, -1.5)):
+        for post in (exc, inh):
+            k = 8 if pre is exc else 4
+            m = k * post.size
+            net.connect(pre, post, {"rule": "fixed_indegree", "indegree": k},
+                        weight=w * rng.uniform(0.5, 1.5, m), delay=rng.uniform(0.5, 3.0, m))
+    stim = net.spike_source([np.sort(rng.uniform(0.0, 60.0, 15)) for _ in range(4)])
+    net.connect(stim, exc, {"rule": "fixed_indegree", "indegree": 2}, weight=3.0, delay=1.0)
+    exc.record("spikes")
+    inh.record("spikes")
+    exc.record("V_m", interval=0.5)
+    return net, {"exc": exc, "inh": inh}, [(exc, "V_m")]
+
+
+def lif_exp_currents(backend, seed):
+    """psc_exp neurons driven above threshold by I_e, Poisson sources, exc+inh currents, repeated delay values."""
+    rng = np.random.default_rng(seed)
+    net = se.Network(seed=seed, backend=backend)
+    n = 60
+    pop = net.population(n, se.LIFExp(tau_m=10.0, C_m=250.0, E_L=-70.0, V_th=-55.0, V_reset=-70.0, t_ref=2.0,
+                                      I_e=rng.uniform(300.0, 420.0, n), V_m=rng.uniform(-70.0, -56.0, n),
+                                      tau_syn_ex=2.0, tau_syn_in=5.0))
+    psrc = net.poisson_source(10, rate=rng.uniform(20.0, 80.0, 10))
+    m = 6 * n
+    net.connect(psrc, pop, {"rule": "fixed_indegree", "indegree": 6}, weight=rng.uniform(100.0, 300.0, m),
+                delay=np.round(rng.uniform(0.5, 2.0, m), 1))
+    m = 5 * n
+    w = np.where(rng.random(m) < 0.7, 40.0, -150.0) * rng.uniform(0.5, 1.5, m)
+    net.connect(pop, pop, {"rule": "fixed_indegree", "indegree": 5}, weight=w,
+                delay=np.round(rng.uniform(0.8, 2.4, m), 1))
+    pop.record("spikes")
+    pop.record("V_m", interval=0.5)
+    pop.record("I_syn_ex", interval=0.7, ids=np.arange(0, n, 3))
+    pop.record("I_syn_in", times=[1.0, 7.25, 33.3, 60.0, 61.5])
+    return net, {"pop": pop}, [(pop, "V_m"), (pop, "I_syn_ex"), (pop, "I_syn_in")]
+
+
+def adaptive_if_parrots(backend, seed):
+    """ALIF with adaptation, IF with subtract reset, parrots relaying sources, a leaky-integrator readout."""
+    rng = np.random.default_rng(seed)
+    net = se.Network(seed=seed, backend=backend)
+    alif = net.population(20, se.ALIF(E_L=0.0, V_m=rng.uniform(0.0, 5.0, 20), V_th=10.0, V_reset=0.0, tau_m=10.0,
+                                      C_m=1.0, I_e=rng.uniform(1.6, 2.4, 20), tau_a=50.0, beta=2.0, t_ref=1.0))
+    intf = net.population(15, se.IF(reset="subtract", C_m=1.0, V_th=1.0, I_e=rng.uniform(0.05, 0.2, 15),
+                                    V_m=rng.uniform(0.0, 0.9, 15), t_ref=0.5))
+    parrots = net.population(6, se.Parrot())
+    readout = net.population(3, se.LeakyIntegrator(tau_m=5.0))
+    stim = net.spike_source([np.sort(rng.uniform(0.0, 70.0, 25)) for _ in range(6)])
+    poiss = net.poisson_source(5, rate=100.0)
+    net.connect(stim, parrots, "one_to_one", weight=1.0, delay=0.7)
+    net.connect(poiss, alif, {"rule": "fixed_indegree", "indegree": 2}, weight=1.5, delay=0.3)
+    net.connect(parrots, intf, "all_to_all", weight=rng.uniform(0.1, 0.5, 90), delay=rng.uniform(0.2, 1.5, 90))
+    net.connect(alif, intf, {"rule": "fixed_indegree", "indegree": 3}, weight=0.3, delay=rng.uniform(0.5, 2.0, 45))
+    net.connect(intf, alif, {"rule": "fixed_indegree", "indegree": 4}, weight=-0.2, delay=1.25)
+    net.connect(alif, readout, "all_to_all", weight=0.5, delay=1.0)
+    net.connect(intf, readout, "all_to_all", weight=-0.25, delay=0.9)
+    for p in (alif, intf, parrots):
+        p.record("spikes")
+    alif.record("a", interval=1.0)
+    alif.record("V_m", interval=0.5)
+    intf.record("V_m", interval=0.25)
+    readout.record("V_m", interval=0.5)
+    return net, {"alif": alif, "if": intf, "parrots": parrots}, [(alif, "a"), (alif, "V_m"), (intf, "V_m"),
+                                                                 (readout, "V_m")]
+
+
+def coincident_inputs(backend, seed):
+    """Grid-aligned times and delays: many inputs at the same instants, refractory ends hit exactly."""
+    rng = np.random.default_rng(seed)
+    net = se.Network(seed=seed, backend=backend)
+    stim = net.spike_source([np.arange(0.5, 70.0, 1.0 + 0.5 * i) for i in range(8)])
+    pop = net.population(30, se.LIF(tau_m=20.0, C_m=1.0, E_L=0.0, V_m=0.0, V_th=20.0, V_reset=10.0, t_ref=2.0,
+                                     I_e=0.8))
+    m = 4 * 30
+    net.connect(stim, pop, {"rule": "fixed_indegree", "indegree": 4}, weight=np.where(rng.random(m) < 0.8, 7.0, -6.0),
+                delay=rng.choice([0.5, 1.0, 1.5, 2.0], m))
+    net.connect(pop, pop, {"rule": "fixed_indegree", "indegree": 3}, weight=2.0, delay=rng.choice([1.0, 2.0], 90))
+    pop.record("spikes")
+    pop.record("V_m", interval=0.5)
+    return net, {"pop": pop}, [(pop, "V_m")]
+
+
+def brunel_like(backend, seed, n=1500, k=100):
+    """A larger random network (numba vs cython only): 80/20 LIF with per-neuron Poisson drive."""
+    rng = np.random.default_rng(seed)
+    net = se.Network(seed=seed, backend=backend)
+    n_e = n * 4 // 5
+    pop = net.population(n, se.LIF(tau_m=20.0, C_m=1.0, E_L=0.0, V_m=rng.uniform(0.0, 20.0, n), V_th=20.0,
+                                   V_reset=10.0, t_ref=2.0))
+    k_e = k * 4 // 5
+    src = np.concatenate([rng.integers(0, n_e, (n, k_e)), rng.integers(n_e, n, (n, k - k_e))], axis=1).ravel()
+    tgt = np.repeat(np.arange(n), k)
+    net.connect(pop, pop, se.FromArrays(src, tgt), weight=np.where(src < n_e, 0.2, -1.0),
+                delay=rng.uniform(1.0, 2.0, src.size))
+    pop.add_poisson_input(rate=2.0 * 20.0 / (0.2 * 20.0) * 1000.0, weight=0.2)
+    pop.record("spikes")
+    pop.record("V_m", interval=1.0, ids=np.arange(0, n, 50))
+    return net, {"pop": pop}, [(pop, "V_m")]
+
+
+SCENARIOS = {
+    "lif_exc_inh": (lif_exc_inh, (40.0, 35.0)),
+    "lif_exp_currents": (lif_exp_currents, (45.0, 55.0)),
+    "adaptive_if_parrots": (adaptive_if_parrots, (35.0, 40.0)),
+    "coincident_inputs": (coincident_inputs, (33.0, 40.0)),
+}
+
+
+# ------------------------------------------------------------------ running
+def simulate(builder, backend, seed, durations, **kw):
+    """Build, run the durations one after the other, and collect everything observable."""
+    net, pops, sampled = builder(backend, seed, **kw)
+    for d in durations:
+        net.run(d)
+    out = {"counters": net.counters, "spikes": {}, "samples": {}, "counts": {}}
+    for name, pop in pops.items():
+        t, i = pop.spikes
+        out["spikes"][name] = (t, i)
+        out["counts"][name] = pop.spike_counts
+    for pop, var in sampled:
+        out["samples"][(pop.name, var)] = pop.get_data(var)
+    return out
+
+
+@functools.cache
+def reference(scenario, seed):
+    """Python-reference result of a scenario (cached: the reference is slow)."""
+    builder, durations = SCENARIOS[scenario]
+    return simulate(builder, "python", seed, durations)
+
+
+def total_spikes(res):
+    return sum(t.size for t, _ in res["spikes"].values())
+
+
+def assert_agree(ref, got, label):
+    assert got["counters"] == ref["counters"], label
+    for name, (t_ref, i_ref) in ref["spikes"].items():
+        t, i = got["spikes"][name]
+        assert t.size == t_ref.size, f"{label}: {name}: {t.size} spikes, reference {t_ref.size}"
+        np.testing.assert_array_equal(i, i_ref, err_msg=f"{label}: {name}: spike ids differ")
+        np.testing.assert_allclose(t, t_ref, rtol=0, atol=ATOL, err_msg=f"{label}: {name}: spike times differ")
+        np.testing.assert_array_equal(got["counts"][name], ref["counts"][name], err_msg=f"{label}: {name}: counts")
+    for key, (ts_ref, v_ref, ids_ref) in ref["samples"].items():
+        ts, v, ids = got["samples"][key]
+        np.testing.assert_array_equal(ts, ts_ref, err_msg=f"{label}: {key}: sample times")
+        np.testing.assert_array_equal(ids, ids_ref, err_msg=f"{label}: {key}: sampled ids")
+        assert v.shape == v_ref.shape and v.size > 0, f"{label}: {key}: shapes {v.shape} vs {v_ref.shape}"
+        assert np.isfinite(v).all(), f"{label}: {key}: unfilled samples"
+        np.testing.assert_allclose(v, v_ref, rtol=0, atol=ATOL, err_msg=f"{label}: {key}: sampled values differ")
+
+
+# -------------------------------------------------------------------- tests
+def test_layout_constants_match_dtypes():
+    need("cython")
+    from spikeengine._kernels import engine
+
+    for name, value in engine.LAYOUT.items():
+        assert getattr(dt, name) == value, name
+    public = [k for k in vars(dt) if k.split("_")[0] in ("KIND", "P", "S", "C") or k in ("NP", "NS", "NCTR")]
+    assert sorted(public) == sorted(engine.LAYOUT)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("backend", ["numba", "cython"])
+def test_backend_agrees_with_reference(scenario, seed, backend):
+    need(backend)
+    builder, durations = SCENARIOS[scenario]
+    ref = reference(scenario, seed)
+    assert total_spikes(ref) >= 40, f"{scenario}: too few spikes ({total_spikes(ref)}) for a meaningful comparison"
+    assert ref["counters"]["synaptic_events"] > 100
+    got = simulate(builder, backend, seed, durations)
+    assert_agree(ref, got, f"{scenario}/{seed}/{backend}")
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_every_population_spikes(scenario):
+    # each scenario exercises the models it is named after: every recorded population fires
+    for pop, (t, _) in reference(scenario, 1)["spikes"].items():
+        assert t.size >= 5, f"{scenario}: population {pop} fired {t.size} spikes"
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_cython_agrees_with_numba_on_larger_network(seed):
+    need("numba")
+    need("cython")
+    ref = simulate(brunel_like, "numba", seed, (60.0, 90.0))
+    got = simulate(brunel_like, "cython", seed, (60.0, 90.0))
+    n = total_spikes(ref)
+    assert n > 5000, f"only {n} spikes"  # also grows the 4096-entry output buffer inside a run
+    assert ref["counters"]["recurrent_synaptic_events"] > 100 * n // 2
+    assert_agree(ref, got, f"brunel_like/{seed}")
+
+
+@pytest.mark.parametrize("backend", ["numba", "cython"])
+def test_buffers_grow_from_empty(backend):
+    # start from zero-capacity heap and output arrays: the kernel must grow them (and return the new arrays)
+    need(backend)
+    from spikeengine.simulator import Simulator
+
+    results = []
+    for be in ("python", backend):
+        net, pops, sampled = lif_exc_inh(be, 5)
+        sim = Simulator(net)
+        net._sim = sim
+        sim.h_t, sim.h_g = np.empty(0), np.empty(0, np.int64)
+        sim.o_t, sim.o_i = np.empty(0), np.empty(0, np.int64)
+        net.run(30.0)
+        assert sim.h_t.size > 0 and sim.o_t.size > 0
+        results.append((pops["exc"].spikes, pops["inh"].spikes, net.counters))
+    (e0, i0, c0), (e1, i1, c1) = results
+    assert e0[0].size > 20
+    assert c0 == c1
+    for a, b in ((e0, e1), (i0, i1)):
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_allclose(a[0], b[0], rtol=0, atol=ATOL)
+
+
+def _kernel_args(net):
+    s = net._sim
+    s.ctr[dt.C_SMP] = 0  # as Simulator._run_chunk does before every call
+    s.ctr[dt.C_OUT] = 0
+    smp_t = np.empty(0)
+    return [s.kinds, s.P, s.S, s.nspk, s.rec, s.g_ptr, s.g_src, s.g_delay, s.g_syn, s.syn_tgt, s.syn_w,
+            s.d_ptr, s.d_rate, s.d_w, s.d_next, s.d_rng, s.src_t, s.src_id, s.psrc, s.rng,
+            smp_t, s.smp_id, s.smp_var, np.empty((0, s.smp_id.size)), s.flush, s.touched, s.tflag,
+            s.h_t, s.h_g, s.o_t, s.o_i, s.ctr, s.t, s.t + 1.0, s.window]
+
+
+@pytest.mark.parametrize("index, bad, exc, needle", [
+    (0, lambda a: a.astype(np.int32), TypeError, "kinds"),
+    (1, lambda a: np.asfortranarray(a), ValueError, "'P'"),
+    (2, lambda a: a[:, :3].copy(), ValueError, "'S'"),
+    (9, lambda a: a.tolist(), TypeError, "syn_tgt"),
+    (9, lambda a: a + 10**6, ValueError, "syn_tgt"),
+    (5, lambda a: a[::-1].copy(), ValueError, "g_ptr"),
+    (26, lambda a: a[:1].copy(), ValueError, "tflag"),
+    (31, lambda a: a[:3].copy(), ValueError, "ctr"),
+    (34, lambda a: 0.0, ValueError, "window"),
+])
+def test_cython_entry_checks_name_the_argument(index, bad, exc, needle):
+    need("cython")
+    from spikeengine._kernels import engine
+
+    net, _, _ = lif_exc_inh("cython", 1)
+    net.run(5.0)
+    args = _kernel_args(net)
+    engine.run(*args)  # the unmodified arguments are accepted
+    args = _kernel_args(net)
+    args[index] = bad(args[index])
+    with pytest.raises(exc, match=needle):
+        engine.run(*args)
