@@ -25,34 +25,37 @@ KIND_PARROT = 4  #: re-emits every input spike
 KIND_POISSON = 5  #: Poisson spike source, one independent stream per unit
 
 # parameter columns ---------------------------------------------------------
-P_TAU_M = 0
-P_C_M = 1
-P_E_L = 2
-P_I_E = 3
-P_V_TH = 4
-P_V_RESET = 5
-P_T_REF = 6
-P_TAU_EX = 7
-P_TAU_IN = 8
-P_TAU_A = 9
-P_BETA = 10
-P_V_MIN = 11
-P_RESET_SUB = 12  #: 1.0 -> reset by subtraction of the threshold, 0.0 -> reset to V_reset
-P_V_INF = 13  #: derived: E_L + I_e tau_m / C_m (leaky kinds)
-P_K_EX = 14  #: derived: tau_m tau_ex / (C_m (tau_ex - tau_m))
-P_K_IN = 15  #: derived: tau_m tau_in / (C_m (tau_in - tau_m))
+# The columns read on every delivery come first: with 64-byte aligned rows they share one cache line.
+P_V_INF = 0  #: derived: E_L + I_e tau_m / C_m (leaky kinds)
+P_TAU_M = 1
+P_V_TH = 2
+P_BETA = 3
+P_V_MIN = 4
+P_T_REF = 5
+P_V_RESET = 6
+P_RESET_SUB = 7  #: 1.0 -> reset by subtraction of the threshold, 0.0 -> reset to V_reset
+P_TAU_A = 8
+P_TAU_EX = 9
+P_TAU_IN = 10
+P_K_EX = 11  #: derived: tau_m tau_ex / (C_m (tau_ex - tau_m))
+P_K_IN = 12  #: derived: tau_m tau_in / (C_m (tau_in - tau_m))
+P_C_M = 13
+P_E_L = 14
+P_I_E = 15
 P_RATE = 16  #: Poisson source rate, in 1/ms
 P_SLOPE = 17  #: derived: I_e / C_m (non-leaky kind), mV/ms
-NP = 18
+NP = 24  #: padded to three cache lines
 
-# state columns -------------------------------------------------------------
+# state columns (one 64-byte cache line per neuron) ----------------------------
 S_V = 0  #: membrane potential, mV
-S_IEX = 1  #: excitatory synaptic current, pA
-S_IIN = 2  #: inhibitory synaptic current, pA
-S_A = 3  #: adaptation variable (threshold = V_th + beta * a)
-S_T = 4  #: time the row is valid at (for Poisson sources: next spike time, -1 = not drawn)
-S_REF = 5  #: end of the refractory period
-NS = 6
+S_T = 1  #: time the row is valid at (for Poisson sources: next spike time, -1 = not drawn)
+S_REF = 2  #: end of the refractory period
+S_X = 3  #: KIND_LIF: exp((S_T - T0) / tau_m), T0 the kernel's decay epoch (shared decay factors)
+S_TK = 4  #: time of the next Poisson-drive kick (INF: no drive; -1: not drawn yet)
+S_A = 5  #: adaptation variable (threshold = V_th + beta * a)
+S_IEX = 6  #: excitatory synaptic current, pA
+S_IIN = 7  #: inhibitory synaptic current, pA
+NS = 8
 
 # counters (int64 array ``ctr``) ------------------------------------------------
 C_HEAP = 0  #: entries in the event heap

@@ -27,6 +27,14 @@ def _mix64(x):
         return x ^ (x >> np.uint64(31))
 
 
+def aligned_zeros(shape, align=64):
+    """Zero float64 array whose data start on an ``align``-byte boundary (rows of 64 bytes = cache lines)."""
+    n = int(np.prod(shape))
+    buf = np.zeros(n + align // 8, dtype=np.float64)
+    off = (-buf.ctypes.data % align) // 8
+    return buf[off:off + n].reshape(shape)
+
+
 def stream_states(seed, stream, n):
     """Initial states of ``n`` independent random streams keyed by (seed, stream, index)."""
     base = np.random.SeedSequence([seed, 7, stream]).generate_state(2, np.uint64)
@@ -50,13 +58,14 @@ class Simulator:
         n = net.size
         self.n = n
         kinds = np.zeros(n, dtype=np.int64)
-        P = np.zeros((n, dt.NP))
+        P = aligned_zeros((n, dt.NP))
         P[:, dt.P_TAU_A] = 1.0
         P[:, dt.P_TAU_EX] = 1.0
         P[:, dt.P_TAU_IN] = 1.0
         P[:, dt.P_TAU_M] = 1.0
         S0 = np.zeros((n, dt.NS))
         S0[:, dt.S_REF] = -_INF
+        S0[:, dt.S_X] = 1.0
         src_t, src_id, psrc = [], [], []
         for pop in net.populations:
             rows = np.arange(pop.first, pop.first + pop.size)
@@ -106,6 +115,7 @@ class Simulator:
             self.d_w = np.empty(0)
         self.d_ptr = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(owner, minlength=n), out=self.d_ptr[1:])
+        S0[:, dt.S_TK] = np.where(np.diff(self.d_ptr) > 0, -1.0, _INF)  # -1: first kick not drawn yet
 
         self._compile_synapses()
 
@@ -120,6 +130,9 @@ class Simulator:
         # the window: minimum delay of projections leaving neurons whose spikes are not known in advance
         dyn = ~np.isin(kinds[self.g_src], (dt.KIND_SOURCE, dt.KIND_POISSON)) if self.g_src.size else np.zeros(0, bool)
         self.window = float(self.g_delay[dyn].min()) if dyn.any() else _INF
+        if self.window < 1e-9:
+            raise NetworkError(f"the minimum delay between spiking neurons, {self.window!r} ms, is below the 1e-9 ms "
+                               "the engine resolves; use delays >= 1e-9 ms")
 
     def _compile_synapses(self):
         projs = self.net.projections
@@ -160,7 +173,8 @@ class Simulator:
         """Initial state, empty heap and recordings, t = 0."""
         net = self.net
         self.t = 0.0
-        self.S = self.S0.copy()
+        self.S = aligned_zeros(self.S0.shape)
+        self.S[:] = self.S0
         self.nspk = np.zeros(self.n, np.int64)
         self.rng = stream_states(net.seed, 1, self.n)
         self.d_rng = stream_states(net.seed, 2, self.d_rate.size)

@@ -68,7 +68,9 @@ from ..dtypes import (
     S_IIN,
     S_REF,
     S_T,
+    S_TK,
     S_V,
+    S_X,
 )
 
 INF = math.inf
@@ -154,8 +156,23 @@ def threshold(P, S, j):
     return P[j, P_V_TH] + P[j, P_BETA] * S[j, S_A]
 
 
-def evolve(kind, P, S, j, dt):
-    """Advance row ``j`` by ``dt`` ms of free (non-refractory, input-free) dynamics."""
+def xfac(kind, P, j, t, T0):
+    """Decay-epoch factor ``exp((t - T0) / tau_m)`` of a ``KIND_LIF`` neuron (1.0 for other kinds).
+
+    A LIF row stores ``S_X = xfac(S_T)``; advancing it to ``t`` multiplies ``V - V_inf``
+    by ``S_X / xfac(t)``. All targets of a spike share ``xfac(t)``, so a delivery costs
+    a division instead of an ``exp``.
+    """
+    if kind == KIND_LIF:
+        return math.exp((t - T0) / P[j, P_TAU_M])
+    return 1.0
+
+
+def evolve(kind, P, S, j, dt, x):
+    """Advance row ``j`` by ``dt`` ms of free (non-refractory, input-free) dynamics.
+
+    ``x`` is :func:`xfac` at the new time (used by ``KIND_LIF`` only).
+    """
     if kind == KIND_LIF_EXP:
         tm = P[j, P_TAU_M]
         vinf = P[j, P_V_INF]
@@ -168,16 +185,19 @@ def evolve(kind, P, S, j, dt):
         S[j, S_IIN] = S[j, S_IIN] * ein
     elif kind == KIND_LIF:
         vinf = P[j, P_V_INF]
-        S[j, S_V] = vinf + (S[j, S_V] - vinf) * math.exp(-dt / P[j, P_TAU_M])
+        S[j, S_V] = vinf + (S[j, S_V] - vinf) * (S[j, S_X] / x)
+        S[j, S_X] = x
     elif kind == KIND_IF:
         S[j, S_V] = S[j, S_V] + P[j, P_SLOPE] * dt
     if S[j, S_A] != 0.0:
         S[j, S_A] = S[j, S_A] * math.exp(-dt / P[j, P_TAU_A])
 
 
-def evolve_refractory(kind, P, S, j, dt):
+def evolve_refractory(kind, P, S, j, dt, x):
     """Advance row ``j`` by ``dt`` ms inside the refractory period (V clamped)."""
-    if kind == KIND_LIF_EXP:
+    if kind == KIND_LIF:
+        S[j, S_X] = x
+    elif kind == KIND_LIF_EXP:
         S[j, S_IEX] = S[j, S_IEX] * math.exp(-dt / P[j, P_TAU_EX])
         S[j, S_IIN] = S[j, S_IIN] * math.exp(-dt / P[j, P_TAU_IN])
     if S[j, S_A] != 0.0:
@@ -348,8 +368,11 @@ def reset(kind, P, S, j, t):
         S[j, S_A] = S[j, S_A] + 1.0
 
 
-def next_kick(j, d_ptr, d_rate, d_next, d_rng):
-    """Index of the Poisson drive of neuron ``j`` that fires next (-1 if none)."""
+def next_kick(j, S, d_ptr, d_rate, d_next, d_rng):
+    """Draw missing kick times of neuron ``j``'s Poisson drives, cache the earliest in ``S_TK``.
+
+    Returns the index of the drive that kicks next (-1 if the neuron has none).
+    """
     best = -1
     tb = INF
     for d in range(d_ptr[j], d_ptr[j + 1]):
@@ -358,22 +381,25 @@ def next_kick(j, d_ptr, d_rate, d_next, d_rng):
         if d_next[d] < tb:
             tb = d_next[d]
             best = d
+    S[j, S_TK] = tb
     return best
 
 
-def advance(kind, P, S, j, t1, d_ptr, d_rate, d_w, d_next, d_rng, ctr):
+def advance(kind, P, S, j, t1, x1, T0, d_ptr, d_rate, d_w, d_next, d_rng, ctr):
     """Advance neuron ``j`` towards ``t1``; stop at its first spike.
 
-    Returns the spike time (row left at that time, not yet reset) or ``INF`` when
-    the row reached ``t1`` without a spike. Poisson drive kicks with time < t1 are
-    applied on the way.
+    ``x1`` is :func:`xfac` at ``t1`` (the caller shares it between neurons), ``T0`` the
+    decay epoch. Returns the spike time (row left at that time, not yet reset) or
+    ``INF`` when the row reached ``t1`` without a spike. Poisson drive kicks with
+    time < t1 are applied on the way.
     """
     while True:
         t0 = S[j, S_T]
-        d = next_kick(j, d_ptr, d_rate, d_next, d_rng)
-        tk = INF
-        if d >= 0:
-            tk = d_next[d]
+        d = -1
+        tk = S[j, S_TK]
+        if tk < t1:
+            d = next_kick(j, S, d_ptr, d_rate, d_next, d_rng)
+            tk = S[j, S_TK]
         tg = t1
         if tk < tg:
             tg = tk
@@ -384,23 +410,37 @@ def advance(kind, P, S, j, t1, d_ptr, d_rate, d_w, d_next, d_rng, ctr):
                 te = tg
                 if ref < te:
                     te = ref
-                evolve_refractory(kind, P, S, j, te - t0)
+                x = x1
+                if te != t1:
+                    x = xfac(kind, P, j, te, T0)
+                evolve_refractory(kind, P, S, j, te - t0, x)
                 S[j, S_T] = te
                 continue
             s = first_crossing(kind, P, S, j, tg - t0)
             if s >= 0.0:
-                evolve(kind, P, S, j, s)
+                evolve(kind, P, S, j, s, xfac(kind, P, j, t0 + s, T0))
                 S[j, S_T] = t0 + s
                 return t0 + s
-            evolve(kind, P, S, j, tg - t0)
+            x = x1
+            if tg != t1:
+                x = xfac(kind, P, j, tg, T0)
+            evolve(kind, P, S, j, tg - t0, x)
             S[j, S_T] = tg
         if tk < t1:
             d_next[d] = tk + exp_interval(d_rng, d, d_rate[d])
+            next_kick(j, S, d_ptr, d_rate, d_next, d_rng)
             receive(kind, P, S, j, d_w[d], tk)
             if fires_on_input(kind, P, S, j, tk):
                 return tk
             continue
         return INF
+
+
+def rebase(kinds, P, S, T0):
+    """Recompute every LIF row's decay factor ``S_X`` for the epoch ``T0``."""
+    for j in range(S.shape[0]):
+        if kinds[j] == KIND_LIF:
+            S[j, S_X] = math.exp((S[j, S_T] - T0) / P[j, P_TAU_M])
 
 
 # ------------------------------------------------------------------- emission
@@ -449,14 +489,14 @@ def emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr):
         heap_push(h_t, h_g, ctr, t + g_delay[g], g)
 
 
-def advance_emit(kind, P, S, j, t1, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_w, d_next, d_rng,
+def advance_emit(kind, P, S, j, t1, x1, T0, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_w, d_next, d_rng,
                  h_t, h_g, o_t, o_i, ctr):
     """Advance neuron ``j`` to ``t1``, emitting and resetting at every spike on the way.
 
     Returns the buffers, which are reallocated if they had to grow.
     """
     while True:
-        ts = advance(kind, P, S, j, t1, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
+        ts = advance(kind, P, S, j, t1, x1, T0, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
         if ts == INF:
             return h_t, h_g, o_t, o_i
         if need_room(j, rec, g_ptr, h_t, o_t, ctr):
@@ -465,7 +505,7 @@ def advance_emit(kind, P, S, j, t1, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_
         reset(kind, P, S, j, ts)
 
 
-def take_samples(tlim, inclusive, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_w, d_next,
+def take_samples(tlim, inclusive, T0, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_w, d_next,
                  d_rng, smp_t, smp_id, smp_var, smp_out, h_t, h_g, o_t, o_i, ctr):
     """Record the sampled state at every sample time < tlim (<= tlim if ``inclusive``)."""
     p = ctr[C_SMP]
@@ -475,8 +515,9 @@ def take_samples(tlim, inclusive, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr,
             j = smp_id[c]
             kind = kinds[j]
             if S[j, S_T] < ts and kind != KIND_PARROT and kind != KIND_SOURCE and kind != KIND_POISSON:
-                h_t, h_g, o_t, o_i = advance_emit(kind, P, S, j, ts, nspk, rec, g_ptr, g_delay, d_ptr, d_rate,
-                                                  d_w, d_next, d_rng, h_t, h_g, o_t, o_i, ctr)
+                h_t, h_g, o_t, o_i = advance_emit(kind, P, S, j, ts, xfac(kind, P, j, ts, T0), T0, nspk, rec, g_ptr,
+                                                  g_delay, d_ptr, d_rate, d_w, d_next, d_rng, h_t, h_g, o_t, o_i,
+                                                  ctr)
             smp_out[p, c] = S[j, smp_var[c]]
         p += 1
     ctr[C_SMP] = p
@@ -498,11 +539,21 @@ def run(kinds, P, S, nspk, rec,
     (Emission sites repeat the ``need_room``/``grow``/``emit`` triple instead of
     calling :func:`advance_emit`, so that the hot path passes no arrays back.)
     """
+    # decay epoch of the shared LIF factors: rebased when it lags more than 30 membrane time constants
+    T0 = t_start
+    span = INF
+    for j in range(kinds.shape[0]):
+        if kinds[j] == KIND_LIF and 30.0 * P[j, P_TAU_M] < span:
+            span = 30.0 * P[j, P_TAU_M]
+    rebase(kinds, P, S, T0)
     T = t_start
     while T < t_stop:
         Te = T + window
         if Te > t_stop:
             Te = t_stop
+        if T - T0 > span:
+            T0 = T
+            rebase(kinds, P, S, T0)
         # 1. spikes of explicit sources and Poisson sources emitted in [T, Te)
         p = ctr[C_SRC]
         while p < src_t.shape[0] and src_t[p] < Te:
@@ -525,10 +576,12 @@ def run(kinds, P, S, nspk, rec,
         while ctr[C_HEAP] > 0 and h_t[0] < Te:
             t = h_t[0]
             if ctr[C_SMP] < smp_t.shape[0] and smp_t[ctr[C_SMP]] <= t:
-                h_t, h_g, o_t, o_i = take_samples(t, True, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate,
+                h_t, h_g, o_t, o_i = take_samples(t, True, T0, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate,
                                                   d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
                                                   h_t, h_g, o_t, o_i, ctr)
             ntouch = 0
+            c_tau = -1.0  # cache of xfac(t) for the last membrane time constant seen at this instant
+            c_x = 1.0
             while ctr[C_HEAP] > 0 and h_t[0] == t:
                 g = h_g[0]
                 heap_pop(h_t, h_g, ctr)
@@ -545,8 +598,14 @@ def run(kinds, P, S, nspk, rec,
                         if kind == KIND_PARROT:
                             S[j, S_T] = t
                         else:
+                            x1 = 1.0
+                            if kind == KIND_LIF:
+                                if P[j, P_TAU_M] != c_tau:
+                                    c_tau = P[j, P_TAU_M]
+                                    c_x = math.exp((t - T0) / c_tau)
+                                x1 = c_x
                             while True:
-                                ts = advance(kind, P, S, j, t, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
+                                ts = advance(kind, P, S, j, t, x1, T0, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
                                 if ts == INF:
                                     break
                                 if need_room(j, rec, g_ptr, h_t, o_t, ctr):
@@ -570,15 +629,23 @@ def run(kinds, P, S, nspk, rec,
                         reset(kind, P, S, j, t)
         # 3. samples, then flush neurons that can fire between inputs to the window end
         if ctr[C_SMP] < smp_t.shape[0] and smp_t[ctr[C_SMP]] < Te:
-            h_t, h_g, o_t, o_i = take_samples(Te, False, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate,
+            h_t, h_g, o_t, o_i = take_samples(Te, False, T0, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate,
                                               d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
                                               h_t, h_g, o_t, o_i, ctr)
+        c_tau = -1.0
+        c_x = 1.0
         for q in range(flush.shape[0]):
             j = flush[q]
             if S[j, S_T] < Te:
                 kind = kinds[j]
+                x1 = 1.0
+                if kind == KIND_LIF:
+                    if P[j, P_TAU_M] != c_tau:
+                        c_tau = P[j, P_TAU_M]
+                        c_x = math.exp((Te - T0) / c_tau)
+                    x1 = c_x
                 while True:
-                    ts = advance(kind, P, S, j, Te, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
+                    ts = advance(kind, P, S, j, Te, x1, T0, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
                     if ts == INF:
                         break
                     if need_room(j, rec, g_ptr, h_t, o_t, ctr):
@@ -591,7 +658,7 @@ def run(kinds, P, S, nspk, rec,
 
 #: the functions that make up the kernel, in dependency order (the Numba twin compiles these)
 KERNEL_FUNCTIONS = (
-    "uniform", "exp_interval", "heap_push", "heap_pop", "threshold", "evolve", "evolve_refractory",
+    "uniform", "exp_interval", "heap_push", "heap_pop", "threshold", "xfac", "evolve", "evolve_refractory",
     "_fval", "_fder", "_refine", "crossing_generic", "first_crossing", "receive", "fires_on_input", "reset",
-    "next_kick", "advance", "need_room", "grow", "emit", "advance_emit", "take_samples", "run",
+    "next_kick", "advance", "rebase", "need_room", "grow", "emit", "advance_emit", "take_samples", "run",
 )
