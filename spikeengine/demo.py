@@ -44,6 +44,14 @@ def moving_bar_events(size=32, duration_ms=200.0, speed=0.25, noise_hz=2.0, seed
     >>> bool(np.all(np.diff(ev["t"]) >= 0)), int(ev["x"].max()) < 8
     (True, True)
     """
+    from .errors import ParameterError
+
+    if not (np.isfinite(duration_ms) and duration_ms > 0):
+        raise ParameterError(f"demo: duration must be a finite number of ms > 0, got {duration_ms!r}")
+    if int(size) != size or size < 4:
+        raise ParameterError(f"demo: sensor size must be an integer >= 4 pixels, got {size!r}")
+    if not (speed > 0 and noise_hz >= 0):
+        raise ParameterError("demo: speed must be > 0 and noise_hz >= 0")
     rng = np.random.default_rng(seed)
     chunks = []
     period = 2.0 * size / speed
