@@ -24,37 +24,39 @@ cdef enum:
     KIND_PARROT = 4
     KIND_POISSON = 5
 
-# parameter columns of P[n, NP]
+# parameter columns of P[n, NP] (hot columns first: one 64-byte cache line with aligned rows)
 cdef enum:
-    P_TAU_M = 0
-    P_C_M = 1
-    P_E_L = 2
-    P_I_E = 3
-    P_V_TH = 4
-    P_V_RESET = 5
-    P_T_REF = 6
-    P_TAU_EX = 7
-    P_TAU_IN = 8
-    P_TAU_A = 9
-    P_BETA = 10
-    P_V_MIN = 11
-    P_RESET_SUB = 12
-    P_V_INF = 13
-    P_K_EX = 14
-    P_K_IN = 15
+    P_V_INF = 0
+    P_TAU_M = 1
+    P_V_TH = 2
+    P_BETA = 3
+    P_V_MIN = 4
+    P_T_REF = 5
+    P_V_RESET = 6
+    P_RESET_SUB = 7
+    P_TAU_A = 8
+    P_TAU_EX = 9
+    P_TAU_IN = 10
+    P_K_EX = 11
+    P_K_IN = 12
+    P_C_M = 13
+    P_E_L = 14
+    P_I_E = 15
     P_RATE = 16
     P_SLOPE = 17
-    NP = 18
+    NP = 24
 
-# state columns of S[n, NS]
+# state columns of S[n, NS] (one 64-byte cache line per neuron)
 cdef enum:
     S_V = 0
-    S_IEX = 1
-    S_IIN = 2
-    S_A = 3
-    S_T = 4
-    S_REF = 5
-    NS = 6
+    S_T = 1
+    S_REF = 2
+    S_X = 3
+    S_TK = 4
+    S_A = 5
+    S_IEX = 6
+    S_IIN = 7
+    NS = 8
 
 # counters (int64 array ctr[NCTR])
 cdef enum:
