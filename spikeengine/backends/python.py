@@ -168,19 +168,41 @@ def xfac(kind, P, j, t, T0):
     return 1.0
 
 
-def evolve(kind, P, S, j, dt, x):
+def decays(P, j, dt, dc):
+    """Fill ``dc[0:3]`` with exp(-dt/tau_m), exp(-dt/tau_ex), exp(-dt/tau_in) of neuron ``j``.
+
+    ``dc[3:7]`` remembers (dt, tau_m, tau_ex, tau_in) of the values held, so neurons
+    advanced by the same ``dt`` with the same time constants (every untouched
+    neuron at a window flush) reuse them: the same bits, no ``exp``.
+    """
+    tm = P[j, P_TAU_M]
+    te = P[j, P_TAU_EX]
+    ti = P[j, P_TAU_IN]
+    if dt == dc[3] and tm == dc[4] and te == dc[5] and ti == dc[6]:
+        return
+    dc[0] = math.exp(-dt / tm)
+    dc[1] = math.exp(-dt / te)
+    dc[2] = math.exp(-dt / ti)
+    dc[3] = dt
+    dc[4] = tm
+    dc[5] = te
+    dc[6] = ti
+
+
+def evolve(kind, P, S, j, dt, x, dc):
     """Advance row ``j`` by ``dt`` ms of free (non-refractory, input-free) dynamics.
 
-    ``x`` is :func:`xfac` at the new time (used by ``KIND_LIF`` only).
+    ``x`` is :func:`xfac` at the new time (used by ``KIND_LIF`` only); ``dc`` the
+    :func:`decays` cache (``KIND_LIF_EXP``).
     """
     if kind == KIND_LIF_EXP:
-        tm = P[j, P_TAU_M]
         vinf = P[j, P_V_INF]
         cex = P[j, P_K_EX] * S[j, S_IEX]
         cin = P[j, P_K_IN] * S[j, S_IIN]
-        eex = math.exp(-dt / P[j, P_TAU_EX])
-        ein = math.exp(-dt / P[j, P_TAU_IN])
-        S[j, S_V] = vinf + (S[j, S_V] - vinf - cex - cin) * math.exp(-dt / tm) + cex * eex + cin * ein
+        decays(P, j, dt, dc)
+        eex = dc[1]
+        ein = dc[2]
+        S[j, S_V] = vinf + (S[j, S_V] - vinf - cex - cin) * dc[0] + cex * eex + cin * ein
         S[j, S_IEX] = S[j, S_IEX] * eex
         S[j, S_IIN] = S[j, S_IIN] * ein
     elif kind == KIND_LIF:
@@ -204,14 +226,20 @@ def evolve_refractory(kind, P, S, j, dt, x):
         S[j, S_A] = S[j, S_A] * math.exp(-dt / P[j, P_TAU_A])
 
 
+def _ex(c, s, tau):
+    """exp(-s/tau), or 0.0 when the term's coefficient ``c`` is zero (its exp is not needed)."""
+    if c == 0.0:
+        return 0.0
+    return math.exp(-s / tau)
+
+
 def _fval(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, s):
-    return (c0 + cl * s + cm * math.exp(-s / tm) + ce * math.exp(-s / te) + ci * math.exp(-s / ti)
-            + ca * math.exp(-s / ta))
+    return c0 + cl * s + cm * _ex(cm, s, tm) + ce * _ex(ce, s, te) + ci * _ex(ci, s, ti) + ca * _ex(ca, s, ta)
 
 
 def _fder(cl, cm, tm, ce, te, ci, ti, ca, ta, s):
-    return (cl - cm / tm * math.exp(-s / tm) - ce / te * math.exp(-s / te) - ci / ti * math.exp(-s / ti)
-            - ca / ta * math.exp(-s / ta))
+    return (cl - cm / tm * _ex(cm, s, tm) - ce / te * _ex(ce, s, te) - ci / ti * _ex(ci, s, ti)
+            - ca / ta * _ex(ca, s, ta))
 
 
 def _refine(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, a, b):
@@ -245,13 +273,15 @@ def _refine(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, a, b):
     return b
 
 
-def crossing_generic(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, D):
+def crossing_generic(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, D, dm, de, di):
     """First s in (0, D] where f(s) = c0 + cl s + sum_k c_k exp(-s/tau_k) reaches 0.
 
     Branch and bound: each term is monotone, so its extreme values on [a, b] lie at
     the ends; intervals whose upper bound is negative are skipped, the others are
     halved until the first crossing is bracketed, then refined. Returns -1 when
     f stays below 0 on (0, D] (up to tangencies narrower than ``TANGENT``).
+    ``dm, de, di`` are exp(-D/tm), exp(-D/te), exp(-D/ti) when the caller has them
+    (negative: compute); terms with a zero coefficient cost no ``exp``.
     """
     if c0 + cm + ce + ci + ca >= 0.0:
         return -1.0
@@ -265,10 +295,15 @@ def crossing_generic(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, D):
         b = a + h
         if b > D:
             b = D
-        emb = math.exp(-b / tm)
-        eeb = math.exp(-b / te)
-        eib = math.exp(-b / ti)
-        eab = math.exp(-b / ta)
+        if b == D and dm >= 0.0:
+            emb = dm if cm != 0.0 else 0.0
+            eeb = de if ce != 0.0 else 0.0
+            eib = di if ci != 0.0 else 0.0
+        else:
+            emb = _ex(cm, b, tm)
+            eeb = _ex(ce, b, te)
+            eib = _ex(ci, b, ti)
+        eab = _ex(ca, b, ta)
         ub = c0 + max(cl * a, cl * b) + max(cm * ema, cm * emb) + max(ce * eea, ce * eeb)
         ub += max(ci * eia, ci * eib) + max(ca * eaa, ca * eab)
         if ub < 0.0:
@@ -297,7 +332,7 @@ def crossing_generic(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, D):
     return -1.0
 
 
-def first_crossing(kind, P, S, j, D):
+def first_crossing(kind, P, S, j, D, dc):
     """Time s in (0, D] at which neuron ``j`` (free dynamics) first reaches threshold, or -1."""
     vth = P[j, P_V_TH]
     if vth == INF:
@@ -314,7 +349,7 @@ def first_crossing(kind, P, S, j, D):
                 return s
             return -1.0
         return crossing_generic(vinf - vth, 0.0, v - vinf, P[j, P_TAU_M], 0.0, 1.0, 0.0, 1.0,
-                                -adapt, P[j, P_TAU_A], D)
+                                -adapt, P[j, P_TAU_A], D, -1.0, -1.0, -1.0)
     if kind == KIND_IF:
         slope = P[j, P_SLOPE]
         if adapt == 0.0:
@@ -324,13 +359,15 @@ def first_crossing(kind, P, S, j, D):
             if s <= D:
                 return s
             return -1.0
-        return crossing_generic(v - vth, slope, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, -adapt, P[j, P_TAU_A], D)
+        return crossing_generic(v - vth, slope, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, -adapt, P[j, P_TAU_A], D,
+                                -1.0, -1.0, -1.0)
     if kind == KIND_LIF_EXP:
         vinf = P[j, P_V_INF]
         cex = P[j, P_K_EX] * S[j, S_IEX]
         cin = P[j, P_K_IN] * S[j, S_IIN]
+        decays(P, j, D, dc)
         return crossing_generic(vinf - vth, 0.0, v - vinf - cex - cin, P[j, P_TAU_M], cex, P[j, P_TAU_EX],
-                                cin, P[j, P_TAU_IN], -adapt, P[j, P_TAU_A], D)
+                                cin, P[j, P_TAU_IN], -adapt, P[j, P_TAU_A], D, dc[0], dc[1], dc[2])
     return -1.0
 
 
@@ -385,7 +422,7 @@ def next_kick(j, S, d_ptr, d_rate, d_next, d_rng):
     return best
 
 
-def advance(kind, P, S, j, t1, x1, T0, d_ptr, d_rate, d_w, d_next, d_rng, ctr):
+def advance(kind, P, S, j, t1, x1, T0, dc, d_ptr, d_rate, d_w, d_next, d_rng, ctr):
     """Advance neuron ``j`` towards ``t1``; stop at its first spike.
 
     ``x1`` is :func:`xfac` at ``t1`` (the caller shares it between neurons), ``T0`` the
@@ -416,15 +453,15 @@ def advance(kind, P, S, j, t1, x1, T0, d_ptr, d_rate, d_w, d_next, d_rng, ctr):
                 evolve_refractory(kind, P, S, j, te - t0, x)
                 S[j, S_T] = te
                 continue
-            s = first_crossing(kind, P, S, j, tg - t0)
+            s = first_crossing(kind, P, S, j, tg - t0, dc)
             if s >= 0.0:
-                evolve(kind, P, S, j, s, xfac(kind, P, j, t0 + s, T0))
+                evolve(kind, P, S, j, s, xfac(kind, P, j, t0 + s, T0), dc)
                 S[j, S_T] = t0 + s
                 return t0 + s
             x = x1
             if tg != t1:
                 x = xfac(kind, P, j, tg, T0)
-            evolve(kind, P, S, j, tg - t0, x)
+            evolve(kind, P, S, j, tg - t0, x, dc)
             S[j, S_T] = tg
         if tk < t1:
             d_next[d] = tk + exp_interval(d_rng, d, d_rate[d])
@@ -489,14 +526,14 @@ def emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr):
         heap_push(h_t, h_g, ctr, t + g_delay[g], g)
 
 
-def advance_emit(kind, P, S, j, t1, x1, T0, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_w, d_next, d_rng,
+def advance_emit(kind, P, S, j, t1, x1, T0, dc, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_w, d_next, d_rng,
                  h_t, h_g, o_t, o_i, ctr):
     """Advance neuron ``j`` to ``t1``, emitting and resetting at every spike on the way.
 
     Returns the buffers, which are reallocated if they had to grow.
     """
     while True:
-        ts = advance(kind, P, S, j, t1, x1, T0, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
+        ts = advance(kind, P, S, j, t1, x1, T0, dc, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
         if ts == INF:
             return h_t, h_g, o_t, o_i
         if need_room(j, rec, g_ptr, h_t, o_t, ctr):
@@ -505,7 +542,7 @@ def advance_emit(kind, P, S, j, t1, x1, T0, nspk, rec, g_ptr, g_delay, d_ptr, d_
         reset(kind, P, S, j, ts)
 
 
-def take_samples(tlim, inclusive, T0, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_w, d_next,
+def take_samples(tlim, inclusive, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_w, d_next,
                  d_rng, smp_t, smp_id, smp_var, smp_out, h_t, h_g, o_t, o_i, ctr):
     """Record the sampled state at every sample time < tlim (<= tlim if ``inclusive``)."""
     p = ctr[C_SMP]
@@ -515,8 +552,8 @@ def take_samples(tlim, inclusive, T0, kinds, P, S, nspk, rec, g_ptr, g_delay, d_
             j = smp_id[c]
             kind = kinds[j]
             if S[j, S_T] < ts and kind != KIND_PARROT and kind != KIND_SOURCE and kind != KIND_POISSON:
-                h_t, h_g, o_t, o_i = advance_emit(kind, P, S, j, ts, xfac(kind, P, j, ts, T0), T0, nspk, rec, g_ptr,
-                                                  g_delay, d_ptr, d_rate, d_w, d_next, d_rng, h_t, h_g, o_t, o_i,
+                h_t, h_g, o_t, o_i = advance_emit(kind, P, S, j, ts, xfac(kind, P, j, ts, T0), T0, dc, nspk, rec,
+                                                  g_ptr, g_delay, d_ptr, d_rate, d_w, d_next, d_rng, h_t, h_g, o_t, o_i,
                                                   ctr)
             smp_out[p, c] = S[j, smp_var[c]]
         p += 1
@@ -546,6 +583,7 @@ def run(kinds, P, S, nspk, rec,
         if kinds[j] == KIND_LIF and 30.0 * P[j, P_TAU_M] < span:
             span = 30.0 * P[j, P_TAU_M]
     rebase(kinds, P, S, T0)
+    dc = np.full(8, -1.0)  # decays() cache
     T = t_start
     while T < t_stop:
         Te = T + window
@@ -576,8 +614,8 @@ def run(kinds, P, S, nspk, rec,
         while ctr[C_HEAP] > 0 and h_t[0] < Te:
             t = h_t[0]
             if ctr[C_SMP] < smp_t.shape[0] and smp_t[ctr[C_SMP]] <= t:
-                h_t, h_g, o_t, o_i = take_samples(t, True, T0, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate,
-                                                  d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
+                h_t, h_g, o_t, o_i = take_samples(t, True, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr,
+                                                  d_rate, d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
                                                   h_t, h_g, o_t, o_i, ctr)
             ntouch = 0
             c_tau = -1.0  # cache of xfac(t) for the last membrane time constant seen at this instant
@@ -605,7 +643,7 @@ def run(kinds, P, S, nspk, rec,
                                     c_x = math.exp((t - T0) / c_tau)
                                 x1 = c_x
                             while True:
-                                ts = advance(kind, P, S, j, t, x1, T0, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
+                                ts = advance(kind, P, S, j, t, x1, T0, dc, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
                                 if ts == INF:
                                     break
                                 if need_room(j, rec, g_ptr, h_t, o_t, ctr):
@@ -629,8 +667,8 @@ def run(kinds, P, S, nspk, rec,
                         reset(kind, P, S, j, t)
         # 3. samples, then flush neurons that can fire between inputs to the window end
         if ctr[C_SMP] < smp_t.shape[0] and smp_t[ctr[C_SMP]] < Te:
-            h_t, h_g, o_t, o_i = take_samples(Te, False, T0, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate,
-                                              d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
+            h_t, h_g, o_t, o_i = take_samples(Te, False, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr,
+                                              d_rate, d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
                                               h_t, h_g, o_t, o_i, ctr)
         c_tau = -1.0
         c_x = 1.0
@@ -645,7 +683,7 @@ def run(kinds, P, S, nspk, rec,
                         c_x = math.exp((Te - T0) / c_tau)
                     x1 = c_x
                 while True:
-                    ts = advance(kind, P, S, j, Te, x1, T0, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
+                    ts = advance(kind, P, S, j, Te, x1, T0, dc, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
                     if ts == INF:
                         break
                     if need_room(j, rec, g_ptr, h_t, o_t, ctr):
@@ -658,7 +696,8 @@ def run(kinds, P, S, nspk, rec,
 
 #: the functions that make up the kernel, in dependency order (the Numba twin compiles these)
 KERNEL_FUNCTIONS = (
-    "uniform", "exp_interval", "heap_push", "heap_pop", "threshold", "xfac", "evolve", "evolve_refractory",
-    "_fval", "_fder", "_refine", "crossing_generic", "first_crossing", "receive", "fires_on_input", "reset",
-    "next_kick", "advance", "rebase", "need_room", "grow", "emit", "advance_emit", "take_samples", "run",
+    "uniform", "exp_interval", "heap_push", "heap_pop", "threshold", "xfac", "decays", "evolve",
+    "evolve_refractory", "_ex", "_fval", "_fder", "_refine", "crossing_generic", "first_crossing", "receive",
+    "fires_on_input", "reset", "next_kick", "advance", "rebase", "need_room", "grow", "emit", "advance_emit",
+    "take_samples", "run",
 )
