@@ -59,7 +59,7 @@ class Population:
         return self.source is not None
 
     # ---------------------------------------------------------------- inputs
-    def add_poisson_input(self, rate, weight):
+    def add_poisson_input(self, rate, weight, dt=None):
         """Drive every neuron with its own Poisson spike train (Brian2 ``PoissonInput``).
 
         The kicks are generated lazily per neuron inside the kernel, never queued,
@@ -71,6 +71,13 @@ class Population:
             Total rate of the train per neuron, Hz (e.g. ``C_ext * nu_ext``).
         weight : float or array
             Jump per kick, in the model's weight unit (mV for delta, pA for current synapses).
+        dt : float, optional
+            None (default): a continuous Poisson process, kicks at exact random times.
+            A step in ms: at every ``k * dt`` (k >= 1) each neuron receives
+            ``m ~ Poisson(rate * dt)`` kicks at once (one input of ``m * weight``), which
+            is what NEST's ``poisson_generator`` at resolution ``dt`` and Brian2's
+            ``PoissonInput`` deliver. Needs ``rate * dt <= 30``. Grid kicks are summed
+            with other inputs arriving at the same instant.
 
         Examples
         --------
@@ -88,7 +95,13 @@ class Population:
             raise ParameterError(f"{_label(self)}: Poisson input rate must be finite and >= 0 Hz")
         if not np.all(np.isfinite(weight)):
             raise ParameterError(f"{_label(self)}: Poisson input weight must be finite")
-        self.poisson_inputs.append((rate, weight))
+        if dt is not None:
+            if not (isinstance(dt, (int, float, np.floating)) and math.isfinite(dt) and dt > 0):
+                raise ParameterError(f"{_label(self)}: Poisson input dt must be None or a step > 0 ms, got {dt!r}")
+            if (rate * dt / 1000.0).max(initial=0.0) > 30.0:
+                raise ParameterError(f"{_label(self)}: Poisson input rate * dt = {(rate * dt / 1000.0).max():g} "
+                                     "kicks per step exceeds 30; use a smaller dt or the continuous input")
+        self.poisson_inputs.append((rate, weight, 0.0 if dt is None else float(dt)))
 
     # ------------------------------------------------------------- recording
     def record(self, what="spikes", interval=None, times=None, ids=None):

@@ -96,23 +96,26 @@ class Simulator:
         self.psrc = np.concatenate(psrc).astype(np.int64) if psrc else np.empty(0, np.int64)
 
         # Poisson drives (per neuron, lazily generated)
-        d_owner, d_rate, d_w = [], [], []
+        d_owner, d_rate, d_w, d_dt = [], [], [], []
         for pop in net.populations:
-            for rate, w in pop.poisson_inputs:
+            for rate, w, step in pop.poisson_inputs:
                 keep = rate > 0
                 d_owner.append(np.arange(pop.first, pop.first + pop.size)[keep])
                 d_rate.append(rate[keep] / 1000.0)
                 d_w.append(w[keep])
+                d_dt.append(np.full(int(keep.sum()), step))
         if d_owner:
             owner = np.concatenate(d_owner)
             order = np.argsort(owner, kind="stable")
             owner = owner[order]
             self.d_rate = np.concatenate(d_rate)[order]
             self.d_w = np.concatenate(d_w)[order]
+            self.d_dt = np.concatenate(d_dt)[order]
         else:
             owner = np.empty(0, np.int64)
             self.d_rate = np.empty(0)
             self.d_w = np.empty(0)
+            self.d_dt = np.empty(0)
         self.d_ptr = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(owner, minlength=n), out=self.d_ptr[1:])
         S0[:, dt.S_TK] = np.where(np.diff(self.d_ptr) > 0, -1.0, _INF)  # -1: first kick not drawn yet
@@ -260,7 +263,7 @@ class Simulator:
         res = self.backend.run(
             self.kinds, self.P, self.S, self.nspk, self.rec,
             self.g_ptr, self.g_src, self.g_delay, self.g_syn, self.syn_tgt, self.syn_w,
-            self.d_ptr, self.d_rate, self.d_w, self.d_next, self.d_rng,
+            self.d_ptr, self.d_rate, self.d_dt, self.d_w, self.d_next, self.d_rng,
             self.src_t, self.src_id, self.psrc, self.rng,
             times, self.smp_id, self.smp_var, smp_out,
             self.flush, self.touched, self.tflag,

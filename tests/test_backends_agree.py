@@ -160,7 +160,33 @@ def lif_rebase(backend, seed):
     return net, {"fast": fast, "slow": slow}, [(fast, "V_m"), (slow, "V_m")]
 
 
+def grid_drive(backend, seed):
+    """NEST-like grid Poisson drive (dt 0.1) on LIF and LIF_EXP plus a continuous one; delays on the grid, so
+    spikes caused by grid kicks arrive exactly together with later grid kicks (ties summed in one instant)."""
+    rng = np.random.default_rng(seed)
+    net = se.Network(seed=seed, backend=backend)
+    a = net.population(40, se.LIF(tau_m=20.0, C_m=1.0, E_L=0.0, V_m=rng.uniform(0.0, 19.0, 40), V_th=20.0,
+                                  V_reset=10.0, t_ref=2.0))
+    b = net.population(20, se.LIFExp(tau_m=10.0, C_m=250.0, E_L=-70.0, V_th=-55.0, V_reset=-70.0, t_ref=2.0,
+                                      tau_syn_ex=2.0, tau_syn_in=5.0, V_m=rng.uniform(-70.0, -56.0, 20)))
+    a.add_poisson_input(rate=14000.0, weight=0.15, dt=0.1)
+    b.add_poisson_input(rate=rng.uniform(3000.0, 5000.0, 20), weight=60.0, dt=0.1)
+    b.add_poisson_input(rate=500.0, weight=-40.0)
+    for pre, w in ((a, 0.5), (b, -80.0)):
+        for post in (a, b):
+            m = 6 * post.size
+            ww = w if post is b else (0.5 if pre is a else -1.0)
+            net.connect(pre, post, {"rule": "fixed_indegree", "indegree": 6}, weight=ww * rng.uniform(0.5, 1.5, m),
+                        delay=0.1 * rng.integers(10, 20, m))
+    a.record("spikes")
+    b.record("spikes")
+    a.record("V_m", interval=0.25)
+    b.record("I_syn_ex", interval=0.3)
+    return net, {"a": a, "b": b}, [(a, "V_m"), (b, "I_syn_ex")]
+
+
 SCENARIOS = {
+    "grid_drive": (grid_drive, (30.0, 25.0)),
     "lif_exc_inh": (lif_exc_inh, (40.0, 35.0)),
     "lif_exp_currents": (lif_exp_currents, (45.0, 55.0)),
     "adaptive_if_parrots": (adaptive_if_parrots, (35.0, 40.0)),

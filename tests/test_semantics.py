@@ -238,3 +238,38 @@ def test_continuation_equals_one_run_and_seed_determinism(backend):
     net.reset()
     net.run(50.0)
     np.testing.assert_array_equal(pop.spikes[0], b[0])
+
+
+def test_grid_poisson_input_statistics_and_grid_times(backend):
+    # NEST/Brian2-style drive: m ~ Poisson(rate dt) kicks of w at every k dt. For a leaky integrator sampled
+    # half a step after the grid, E[V] = lam w sum_k e^{-(dt/2 + k dt)/tau} and Var[V] = lam w^2 sum_k e^{-2(...)}.
+    if backend == "python":
+        pytest.skip("statistical test: too slow on the reference backend")
+    r, w, tau, dt = 5000.0, 0.4, 10.0, 0.1
+    lam = r * dt / 1000.0
+    net = se.Network(seed=3, backend=backend)
+    pop = net.population(400, se.LeakyIntegrator(tau_m=tau))
+    pop.add_poisson_input(rate=r, weight=w, dt=dt)
+    pop.record("V_m", times=[150.05, 150.1, 150.15])
+    net.run(151.0)
+    _, v, _ = pop.get_data("V_m")
+    q = math.exp(-dt / tau)
+    mean = lam * w * math.exp(-dt / 2 / tau) / (1 - q)
+    var = lam * w**2 * math.exp(-dt / tau) / (1 - q**2)
+    assert abs(v[0].mean() - mean) < 5 * math.sqrt(var / v.shape[1])
+    assert 0.75 * var < v[0].var() < 1.25 * var
+    # between 150.05 and 150.15 exactly one grid instant (150.1) adds m_k * w, m_k >= 0 an integer;
+    # the left-limit sample at 150.1 has only decayed: V(150.1-) = V(150.05) e^{-0.05/tau}
+    np.testing.assert_allclose(v[1], v[0] * math.exp(-0.05 / tau), rtol=1e-12, atol=1e-12)
+    kicks = (v[2] - v[1] * math.exp(-0.05 / tau)) / (w * math.exp(-0.05 / tau))
+    np.testing.assert_allclose(kicks, np.round(kicks), atol=1e-6)
+    assert abs(kicks.mean() - lam) < 5 * math.sqrt(lam / kicks.size)
+
+
+def test_grid_poisson_input_validation():
+    net = se.Network()
+    pop = net.population(2, se.LIF())
+    with pytest.raises(se.ParameterError, match="exceeds 30"):
+        pop.add_poisson_input(rate=1e6, weight=0.1, dt=0.1)
+    with pytest.raises(se.ParameterError, match="dt must be None or a step > 0"):
+        pop.add_poisson_input(rate=10.0, weight=0.1, dt=0.0)

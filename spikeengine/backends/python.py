@@ -405,7 +405,41 @@ def reset(kind, P, S, j, t):
         S[j, S_A] = S[j, S_A] + 1.0
 
 
-def next_kick(j, S, d_ptr, d_rate, d_next, d_rng):
+def drive_next(d, t_prev, d_rate, d_dt, d_rng):
+    """Time of the next kick of drive ``d`` after its kick at ``t_prev`` (0 for the first).
+
+    Continuous drives (``d_dt == 0``): an exponential interval. Grid drives: kicks sit on
+    ``k * dt`` (k >= 1); the number of steps to the next step with at least one kick is
+    geometric with success probability 1 - exp(-rate dt).
+    """
+    dt = d_dt[d]
+    if dt == 0.0:
+        return t_prev + exp_interval(d_rng, d, d_rate[d])
+    k = math.floor(t_prev / dt + 0.5)
+    e = -math.log(1.0 - uniform(d_rng, d))
+    return (k + 1.0 + math.floor(e / (d_rate[d] * dt))) * dt
+
+
+def kick_weight(d, d_rate, d_dt, d_w, d_rng):
+    """Weight of drive ``d``'s kick: ``w``, or ``m * w`` on a grid, m ~ Poisson(rate dt) given m >= 1."""
+    dt = d_dt[d]
+    if dt == 0.0:
+        return d_w[d]
+    lam = d_rate[d] * dt
+    p = math.exp(-lam)
+    u = p + uniform(d_rng, d) * (1.0 - p)
+    cdf = p
+    m = 0
+    while cdf <= u and m < 1000:
+        m += 1
+        p = p * lam / m
+        cdf += p
+    if m == 0:
+        m = 1
+    return m * d_w[d]
+
+
+def next_kick(j, S, d_ptr, d_rate, d_dt, d_next, d_rng):
     """Draw missing kick times of neuron ``j``'s Poisson drives, cache the earliest in ``S_TK``.
 
     Returns the index of the drive that kicks next (-1 if the neuron has none).
@@ -414,7 +448,7 @@ def next_kick(j, S, d_ptr, d_rate, d_next, d_rng):
     tb = INF
     for d in range(d_ptr[j], d_ptr[j + 1]):
         if d_next[d] < 0.0:
-            d_next[d] = exp_interval(d_rng, d, d_rate[d])
+            d_next[d] = drive_next(d, 0.0, d_rate, d_dt, d_rng)
         if d_next[d] < tb:
             tb = d_next[d]
             best = d
@@ -422,20 +456,22 @@ def next_kick(j, S, d_ptr, d_rate, d_next, d_rng):
     return best
 
 
-def advance(kind, P, S, j, t1, x1, T0, dc, d_ptr, d_rate, d_w, d_next, d_rng, ctr):
+def advance(kind, P, S, j, t1, incl, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_next, d_rng, ctr):
     """Advance neuron ``j`` towards ``t1``; stop at its first spike.
 
     ``x1`` is :func:`xfac` at ``t1`` (the caller shares it between neurons), ``T0`` the
     decay epoch. Returns the spike time (row left at that time, not yet reset) or
     ``INF`` when the row reached ``t1`` without a spike. Poisson drive kicks with
-    time < t1 are applied on the way.
+    time < t1 are applied on the way, each followed by its threshold test; with
+    ``incl`` (a delivery instant) a kick at exactly ``t1`` is applied too and tested
+    together with the other inputs of that instant, by the caller.
     """
     while True:
         t0 = S[j, S_T]
         d = -1
         tk = S[j, S_TK]
-        if tk < t1:
-            d = next_kick(j, S, d_ptr, d_rate, d_next, d_rng)
+        if tk < t1 or (incl and tk == t1):
+            d = next_kick(j, S, d_ptr, d_rate, d_dt, d_next, d_rng)
             tk = S[j, S_TK]
         tg = t1
         if tk < tg:
@@ -463,11 +499,12 @@ def advance(kind, P, S, j, t1, x1, T0, dc, d_ptr, d_rate, d_w, d_next, d_rng, ct
                 x = xfac(kind, P, j, tg, T0)
             evolve(kind, P, S, j, tg - t0, x, dc)
             S[j, S_T] = tg
-        if tk < t1:
-            d_next[d] = tk + exp_interval(d_rng, d, d_rate[d])
-            next_kick(j, S, d_ptr, d_rate, d_next, d_rng)
-            receive(kind, P, S, j, d_w[d], tk)
-            if fires_on_input(kind, P, S, j, tk):
+        if tk < t1 or (incl and tk == t1):
+            w = kick_weight(d, d_rate, d_dt, d_w, d_rng)
+            d_next[d] = drive_next(d, tk, d_rate, d_dt, d_rng)
+            next_kick(j, S, d_ptr, d_rate, d_dt, d_next, d_rng)
+            receive(kind, P, S, j, w, tk)
+            if tk < t1 and fires_on_input(kind, P, S, j, tk):
                 return tk
             continue
         return INF
@@ -526,14 +563,14 @@ def emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr):
         heap_push(h_t, h_g, ctr, t + g_delay[g], g)
 
 
-def advance_emit(kind, P, S, j, t1, x1, T0, dc, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_w, d_next, d_rng,
+def advance_emit(kind, P, S, j, t1, x1, T0, dc, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_dt, d_w, d_next, d_rng,
                  h_t, h_g, o_t, o_i, ctr):
     """Advance neuron ``j`` to ``t1``, emitting and resetting at every spike on the way.
 
     Returns the buffers, which are reallocated if they had to grow.
     """
     while True:
-        ts = advance(kind, P, S, j, t1, x1, T0, dc, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
+        ts = advance(kind, P, S, j, t1, False, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_next, d_rng, ctr)
         if ts == INF:
             return h_t, h_g, o_t, o_i
         if need_room(j, rec, g_ptr, h_t, o_t, ctr):
@@ -542,7 +579,7 @@ def advance_emit(kind, P, S, j, t1, x1, T0, dc, nspk, rec, g_ptr, g_delay, d_ptr
         reset(kind, P, S, j, ts)
 
 
-def take_samples(tlim, inclusive, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_w, d_next,
+def take_samples(tlim, inclusive, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_dt, d_w, d_next,
                  d_rng, smp_t, smp_id, smp_var, smp_out, h_t, h_g, o_t, o_i, ctr):
     """Record the sampled state at every sample time < tlim (<= tlim if ``inclusive``)."""
     p = ctr[C_SMP]
@@ -553,7 +590,8 @@ def take_samples(tlim, inclusive, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay
             kind = kinds[j]
             if S[j, S_T] < ts and kind != KIND_PARROT and kind != KIND_SOURCE and kind != KIND_POISSON:
                 h_t, h_g, o_t, o_i = advance_emit(kind, P, S, j, ts, xfac(kind, P, j, ts, T0), T0, dc, nspk, rec,
-                                                  g_ptr, g_delay, d_ptr, d_rate, d_w, d_next, d_rng, h_t, h_g, o_t, o_i,
+                                                  g_ptr, g_delay, d_ptr, d_rate, d_dt, d_w, d_next, d_rng, h_t, h_g,
+                                                  o_t, o_i,
                                                   ctr)
             smp_out[p, c] = S[j, smp_var[c]]
         p += 1
@@ -564,7 +602,7 @@ def take_samples(tlim, inclusive, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay
 # ------------------------------------------------------------------- main loop
 def run(kinds, P, S, nspk, rec,
         g_ptr, g_src, g_delay, g_syn, syn_tgt, syn_w,
-        d_ptr, d_rate, d_w, d_next, d_rng,
+        d_ptr, d_rate, d_dt, d_w, d_next, d_rng,
         src_t, src_id, psrc, rng,
         smp_t, smp_id, smp_var, smp_out,
         flush, touched, tflag,
@@ -615,7 +653,7 @@ def run(kinds, P, S, nspk, rec,
             t = h_t[0]
             if ctr[C_SMP] < smp_t.shape[0] and smp_t[ctr[C_SMP]] <= t:
                 h_t, h_g, o_t, o_i = take_samples(t, True, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr,
-                                                  d_rate, d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
+                                                  d_rate, d_dt, d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
                                                   h_t, h_g, o_t, o_i, ctr)
             ntouch = 0
             c_tau = -1.0  # cache of xfac(t) for the last membrane time constant seen at this instant
@@ -643,7 +681,8 @@ def run(kinds, P, S, nspk, rec,
                                     c_x = math.exp((t - T0) / c_tau)
                                 x1 = c_x
                             while True:
-                                ts = advance(kind, P, S, j, t, x1, T0, dc, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
+                                ts = advance(kind, P, S, j, t, True, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_next,
+                                             d_rng, ctr)
                                 if ts == INF:
                                     break
                                 if need_room(j, rec, g_ptr, h_t, o_t, ctr):
@@ -668,7 +707,7 @@ def run(kinds, P, S, nspk, rec,
         # 3. samples, then flush neurons that can fire between inputs to the window end
         if ctr[C_SMP] < smp_t.shape[0] and smp_t[ctr[C_SMP]] < Te:
             h_t, h_g, o_t, o_i = take_samples(Te, False, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr,
-                                              d_rate, d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
+                                              d_rate, d_dt, d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
                                               h_t, h_g, o_t, o_i, ctr)
         c_tau = -1.0
         c_x = 1.0
@@ -683,7 +722,7 @@ def run(kinds, P, S, nspk, rec,
                         c_x = math.exp((Te - T0) / c_tau)
                     x1 = c_x
                 while True:
-                    ts = advance(kind, P, S, j, Te, x1, T0, dc, d_ptr, d_rate, d_w, d_next, d_rng, ctr)
+                    ts = advance(kind, P, S, j, Te, False, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_next, d_rng, ctr)
                     if ts == INF:
                         break
                     if need_room(j, rec, g_ptr, h_t, o_t, ctr):
@@ -698,6 +737,6 @@ def run(kinds, P, S, nspk, rec,
 KERNEL_FUNCTIONS = (
     "uniform", "exp_interval", "heap_push", "heap_pop", "threshold", "xfac", "decays", "evolve",
     "evolve_refractory", "_ex", "_fval", "_fder", "_refine", "crossing_generic", "first_crossing", "receive",
-    "fires_on_input", "reset", "next_kick", "advance", "rebase", "need_room", "grow", "emit", "advance_emit",
-    "take_samples", "run",
+    "fires_on_input", "reset", "drive_next", "kick_weight", "next_kick", "advance", "rebase", "need_room", "grow",
+    "emit", "advance_emit", "take_samples", "run",
 )
