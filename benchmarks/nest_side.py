@@ -30,9 +30,9 @@ import time
 
 import numpy as np
 
-#: Brunel regimes: (eta, g).  'ai' is NEST's brunel_delta_nest example;
-#: 'low' was chosen by measurement (see benchmarks/README.md).
-BRUNEL_REGIMES = {"ai": (2.0, 5.0), "low": (0.88, 6.0)}
+#: Brunel regimes: (eta, g). 'ai' (asynchronous irregular, ~20 Hz at N = 10000) and 'low' (~1 Hz) were
+#: chosen by measurement (see benchmarks/README.md); 'nest' is NEST's brunel_delta_nest example (~43 Hz).
+BRUNEL_REGIMES = {"ai": (1.7, 6.0), "low": (0.88, 6.0), "nest": (2.0, 5.0)}
 
 
 def network_spec(net, N, regime="ai", seed=12345, precise=False):

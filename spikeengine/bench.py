@@ -33,8 +33,12 @@ def _spec_module():
     return nest_side
 
 
-def build_from_spec(spec, backend=None):
-    """Build the benchmark network ``spec`` (see ``benchmarks/nest_side.network_spec``) in spikeengine."""
+def build_from_spec(spec, backend=None, drive="grid"):
+    """Build the benchmark network ``spec`` (see ``benchmarks/nest_side.network_spec``) in spikeengine.
+
+    ``drive="grid"``: the external Poisson input on a 0.1 ms grid, as NEST's ``poisson_generator`` and
+    Brian2's ``PoissonInput`` deliver it (the identical network); ``"exact"``: a continuous Poisson process.
+    """
     import spikeengine as se
 
     net = se.Network(seed=int(spec["seed"]), backend=backend)
@@ -51,12 +55,13 @@ def build_from_spec(spec, backend=None):
     w = np.where(src < NE, spec["J_ex"], spec["J_in"])
     net.connect(pop, pop, se.FromArrays(src, tgt), weight=w, delay=spec["delay"], name="recurrent")
     if spec["ext_rate_hz"] > 0:
-        pop.add_poisson_input(rate=spec["ext_rate_hz"], weight=spec["ext_weight"])
+        step = 0.1 if drive == "grid" else None
+        pop.add_poisson_input(rate=spec["ext_rate_hz"], weight=spec["ext_weight"], dt=step)
     pop.record("spikes")
     return net, pop
 
 
-def run_side(net_name, N, regime, T, seed, backend):
+def run_side(net_name, N, regime, T, seed, backend, drive="grid"):
     """Build and run one network in this process; returns the result row (dict)."""
     import spikeengine as se
 
@@ -67,7 +72,7 @@ def run_side(net_name, N, regime, T, seed, backend):
     warm.connect(wp, wp, weight=1.0, delay=1.0)
     warm.run(5.0)
     t0 = time.perf_counter()
-    net, pop = build_from_spec(spec, backend)
+    net, pop = build_from_spec(spec, backend, drive)
     net.run(0.0)  # compiles the network into kernel arrays
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -76,7 +81,8 @@ def run_side(net_name, N, regime, T, seed, backend):
     c = net.counters
     sim = net._sim
     return {
-        "simulator": "spikeengine", "backend": net.backend, "net": net_name, "regime": spec["regime"], "N": N,
+        "simulator": "spikeengine", "backend": net.backend, "drive": drive, "net": net_name,
+        "regime": spec["regime"], "N": N,
         "n_synapses": sim.n_synapses, "sim_ms": T, "wall_s": wall, "build_s": build_s,
         "n_spikes": int(c["spikes"]), "rate_hz": c["spikes"] / N / (T / 1000.0),
         "syn_events": int(c["recurrent_synaptic_events"]), "neuron_updates": int(c["neuron_updates"]),
@@ -117,9 +123,8 @@ def main(args):
         tag = f"{kind}-{regime}-{N}" if kind == "brunel" else f"cuba-{N}"
         for sim in sims:
             if sim == "spikeengine":
-                cmd = [sys.executable, "-m", "spikeengine.bench", "--side", kind, str(N), regime, str(args.duration)]
-                if args.backend:
-                    cmd.append(args.backend)
+                cmd = [sys.executable, "-m", "spikeengine.bench", "--side", kind, str(N), regime, str(args.duration),
+                       args.backend or "auto", args.drive]
             elif sim == "nest":
                 cmd = [sys.executable, str(BENCH_DIR / "nest_side.py"), "--net", kind, "--N", str(N), "--T",
                        str(args.duration), "--json"] + (["--regime", regime] if kind == "brunel" else [])
@@ -148,6 +153,7 @@ def main(args):
 
 
 def _print_table(rows):
+    """One row per (network, simulator); '*' marks spikeengine with the continuous (exact) Poisson drive."""
     hdr = (f"{'network':<18}{'simulator':<14}{'synapses':>11}{'sim s':>7}{'wall s':>9}{'rate Hz':>9}"
            f"{'rec. syn. ev/s':>16}{'peak RSS MB':>13}{'B/syn':>7}{'vs NEST':>9}")
     print(hdr)
@@ -158,6 +164,8 @@ def _print_table(rows):
         ratio = nest_wall.get(r["tag"], float("nan")) / r["wall_s"] if r["wall_s"] > 0 else float("nan")
         bps = r.get("bytes_per_synapse")
         sim = r["simulator"] + (f"/{r['backend']}" if "backend" in r else "")
+        if r.get("drive") == "exact":
+            sim += "*"
         print(f"{r['tag']:<18}{sim:<14}{r.get('n_synapses', 0):>11}{r['sim_ms'] / 1000:>7.1f}{r['wall_s']:>9.3f}"
               f"{r['rate_hz']:>9.2f}{ev:>16.3g}{r['peak_rss_mb']:>13.0f}{'' if bps is None else f'{bps:.1f}':>7}"
               f"{ratio:>8.2f}x")
@@ -166,7 +174,8 @@ def _print_table(rows):
 if __name__ == "__main__":
     if len(sys.argv) >= 6 and sys.argv[1] == "--side":
         kind, N, regime, T = sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
-        backend = sys.argv[6] if len(sys.argv) > 6 else None
-        print(json.dumps(run_side(kind, N, regime, T, 12345, backend)))
+        backend = sys.argv[6] if len(sys.argv) > 6 and sys.argv[6] != "auto" else None
+        drive = sys.argv[7] if len(sys.argv) > 7 else "grid"
+        print(json.dumps(run_side(kind, N, regime, T, 12345, backend, drive)))
     else:
         print(__doc__)

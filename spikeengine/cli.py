@@ -61,11 +61,14 @@ def build_parser():
 
     b = sub.add_parser("bench", help="benchmark against NEST and Brian2 on identical networks")
     b.add_argument("--nets", default="brunel-ai-1000,brunel-low-1000,cuba-4000",
-                   help="comma-separated: brunel-{ai,low}-{N}, cuba-{N} (default: the small ones)")
+                   help="comma-separated: brunel-{ai,low,nest}-{N}, cuba-{N} (default: the small ones)")
     b.add_argument("--duration", type=float, default=1000.0, help="simulated time per network, ms")
     b.add_argument("--simulators", default="spikeengine,nest,brian2",
                    help="comma-separated subset of spikeengine, nest, brian2 (absent ones are skipped)")
     b.add_argument("--backend", choices=("cython", "numba", "python"), default=None)
+    b.add_argument("--drive", choices=("grid", "exact"), default="grid",
+                   help="external Poisson input of the Brunel network: on the 0.1 ms grid as NEST/Brian2 (default) "
+                        "or a continuous process")
     b.add_argument("--brian2-python", default=None, help="python of a venv with brian2 (numpy<2); "
                    "default: .venv-brian2/bin/python if it exists")
     b.add_argument("--json", action="store_true", help="print the result rows as JSON")
