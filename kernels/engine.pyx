@@ -132,6 +132,9 @@ cdef struct Ctx:
     index_t spk
     # decay epoch of the shared KIND_LIF factors (reference: T0 of run)
     double T0
+    # decays() cache of KIND_LIF_EXP factors: dc[0:3] the factors, dc[3:7] their key (dt, tau_m, tau_ex,
+    # tau_in); all -1.0 at the start of every run (reference: dc = np.full(8, -1.0) in run)
+    double dc[8]
 
 
 # --------------------------------------------------------------------------- random
@@ -209,16 +212,34 @@ cdef inline double xfac(index_t kind, const double* p, double t, double T0) noex
     return 1.0
 
 
-cdef inline void evolve(index_t kind, const double* p, double* s, double dt, double x) noexcept nogil:
-    cdef double tm, vinf, cex, cin, eex, ein
+cdef inline void decays(const double* p, double dt, double* dc) noexcept nogil:
+    """Fill dc[0:3] with exp(-dt/tau_m), exp(-dt/tau_ex), exp(-dt/tau_in) unless dc[3:7] holds the same
+    (dt, tau_m, tau_ex, tau_in) already (reference: decays)."""
+    cdef double tm = p[P_TAU_M]
+    cdef double te = p[P_TAU_EX]
+    cdef double ti = p[P_TAU_IN]
+    if dt == dc[3] and tm == dc[4] and te == dc[5] and ti == dc[6]:
+        return
+    dc[0] = exp(-dt / tm)
+    dc[1] = exp(-dt / te)
+    dc[2] = exp(-dt / ti)
+    dc[3] = dt
+    dc[4] = tm
+    dc[5] = te
+    dc[6] = ti
+
+
+cdef inline void evolve(index_t kind, const double* p, double* s, double dt, double x,
+                        double* dc) noexcept nogil:
+    cdef double vinf, cex, cin, eex, ein
     if kind == KIND_LIF_EXP:
-        tm = p[P_TAU_M]
         vinf = p[P_V_INF]
         cex = p[P_K_EX] * s[S_IEX]
         cin = p[P_K_IN] * s[S_IIN]
-        eex = exp(-dt / p[P_TAU_EX])
-        ein = exp(-dt / p[P_TAU_IN])
-        s[S_V] = vinf + (s[S_V] - vinf - cex - cin) * exp(-dt / tm) + cex * eex + cin * ein
+        decays(p, dt, dc)
+        eex = dc[1]
+        ein = dc[2]
+        s[S_V] = vinf + (s[S_V] - vinf - cex - cin) * dc[0] + cex * eex + cin * ein
         s[S_IEX] = s[S_IEX] * eex
         s[S_IIN] = s[S_IIN] * ein
     elif kind == KIND_LIF:
@@ -241,14 +262,22 @@ cdef inline void evolve_refractory(index_t kind, const double* p, double* s, dou
         s[S_A] = s[S_A] * exp(-dt / p[P_TAU_A])
 
 
+cdef inline double _ex(double c, double s, double tau) noexcept nogil:
+    """exp(-s/tau), or 0.0 when the term's coefficient ``c`` is zero (reference: _ex)."""
+    if c == 0.0:
+        return 0.0
+    return exp(-s / tau)
+
+
 cdef inline double _fval(double c0, double cl, double cm, double tm, double ce, double te, double ci, double ti,
                          double ca, double ta, double s) noexcept nogil:
-    return c0 + cl * s + cm * exp(-s / tm) + ce * exp(-s / te) + ci * exp(-s / ti) + ca * exp(-s / ta)
+    return c0 + cl * s + cm * _ex(cm, s, tm) + ce * _ex(ce, s, te) + ci * _ex(ci, s, ti) + ca * _ex(ca, s, ta)
 
 
 cdef inline double _fder(double cl, double cm, double tm, double ce, double te, double ci, double ti,
                          double ca, double ta, double s) noexcept nogil:
-    return cl - cm / tm * exp(-s / tm) - ce / te * exp(-s / te) - ci / ti * exp(-s / ti) - ca / ta * exp(-s / ta)
+    return (cl - cm / tm * _ex(cm, s, tm) - ce / te * _ex(ce, s, te) - ci / ti * _ex(ci, s, ti)
+            - ca / ta * _ex(ca, s, ta))
 
 
 # Python's max(a, b) / min(a, b) on floats: the first argument unless the second is strictly larger / smaller
@@ -291,8 +320,12 @@ cdef double _refine(double c0, double cl, double cm, double tm, double ce, doubl
 
 
 cdef double crossing_generic(double c0, double cl, double cm, double tm, double ce, double te, double ci,
-                             double ti, double ca, double ta, double D) noexcept nogil:
-    """First s in (0, D] where f(s) reaches 0, or -1 (reference: crossing_generic)."""
+                             double ti, double ca, double ta, double D, double dm, double de,
+                             double di) noexcept nogil:
+    """First s in (0, D] where f(s) reaches 0, or -1 (reference: crossing_generic).
+
+    ``dm, de, di``: exp(-D/tm), exp(-D/te), exp(-D/ti) from the caller (negative: compute).
+    """
     if c0 + cm + ce + ci + ca >= 0.0:
         return -1.0
     cdef double a = 0.0
@@ -306,10 +339,15 @@ cdef double crossing_generic(double c0, double cl, double cm, double tm, double 
         b = a + h
         if b > D:
             b = D
-        emb = exp(-b / tm)
-        eeb = exp(-b / te)
-        eib = exp(-b / ti)
-        eab = exp(-b / ta)
+        if b == D and dm >= 0.0:
+            emb = dm if cm != 0.0 else 0.0
+            eeb = de if ce != 0.0 else 0.0
+            eib = di if ci != 0.0 else 0.0
+        else:
+            emb = _ex(cm, b, tm)
+            eeb = _ex(ce, b, te)
+            eib = _ex(ci, b, ti)
+        eab = _ex(ca, b, ta)
         ub = c0 + pymax(cl * a, cl * b) + pymax(cm * ema, cm * emb) + pymax(ce * eea, ce * eeb)
         ub += pymax(ci * eia, ci * eib) + pymax(ca * eaa, ca * eab)
         if ub < 0.0:
@@ -338,7 +376,36 @@ cdef double crossing_generic(double c0, double cl, double cm, double tm, double 
     return -1.0
 
 
-cdef inline double first_crossing(index_t kind, const double* p, const double* s, double D) noexcept nogil:
+cdef inline bint lif_exp_below(double c0, double cm, double ce, double ci, double ca, double ta, double D,
+                               const double* dc) noexcept nogil:
+    """True when crossing_generic(c0, 0.0, cm, .., ce, .., ci, .., ca, ta, D, dc[0], dc[1], dc[2]) returns -1
+    at its first test or after its first bracket [0, D] (upper bound below 0): the common no-spike step.
+
+    The same expressions as crossing_generic's entry test and first iteration (a = 0, b = 0.0 + D = D,
+    the factors at a all 1.0), inline and without the call; any other case is left to crossing_generic.
+    """
+    cdef double cl = 0.0
+    cdef double a = 0.0
+    cdef double b, emb, eeb, eib, eab, ub
+    if c0 + cm + ce + ci + ca >= 0.0:
+        return True
+    b = a + D
+    if b > D:
+        b = D
+    if b == D and dc[0] >= 0.0:
+        emb = dc[0] if cm != 0.0 else 0.0
+        eeb = dc[1] if ce != 0.0 else 0.0
+        eib = dc[2] if ci != 0.0 else 0.0
+    else:
+        return False
+    eab = _ex(ca, b, ta)
+    ub = c0 + pymax(cl * a, cl * b) + pymax(cm * 1.0, cm * emb) + pymax(ce * 1.0, ce * eeb)
+    ub += pymax(ci * 1.0, ci * eib) + pymax(ca * 1.0, ca * eab)
+    return ub < 0.0
+
+
+cdef inline double first_crossing(index_t kind, const double* p, const double* s, double D,
+                                  double* dc) noexcept nogil:
     """Time s in (0, D] at which the neuron (free dynamics) first reaches threshold, or -1."""
     cdef double vth = p[P_V_TH]
     if vth == INF:
@@ -356,7 +423,7 @@ cdef inline double first_crossing(index_t kind, const double* p, const double* s
                 return sx
             return -1.0
         return crossing_generic(vinf - vth, 0.0, v - vinf, p[P_TAU_M], 0.0, 1.0, 0.0, 1.0,
-                                -adapt, p[P_TAU_A], D)
+                                -adapt, p[P_TAU_A], D, -1.0, -1.0, -1.0)
     if kind == KIND_IF:
         slope = p[P_SLOPE]
         if adapt == 0.0:
@@ -366,13 +433,17 @@ cdef inline double first_crossing(index_t kind, const double* p, const double* s
             if sx <= D:
                 return sx
             return -1.0
-        return crossing_generic(v - vth, slope, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, -adapt, p[P_TAU_A], D)
+        return crossing_generic(v - vth, slope, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, -adapt, p[P_TAU_A], D,
+                                -1.0, -1.0, -1.0)
     if kind == KIND_LIF_EXP:
         vinf = p[P_V_INF]
         cex = p[P_K_EX] * s[S_IEX]
         cin = p[P_K_IN] * s[S_IIN]
+        decays(p, D, dc)
+        if lif_exp_below(vinf - vth, v - vinf - cex - cin, cex, cin, -adapt, p[P_TAU_A], D, dc):
+            return -1.0
         return crossing_generic(vinf - vth, 0.0, v - vinf - cex - cin, p[P_TAU_M], cex, p[P_TAU_EX],
-                                cin, p[P_TAU_IN], -adapt, p[P_TAU_A], D)
+                                cin, p[P_TAU_IN], -adapt, p[P_TAU_A], D, dc[0], dc[1], dc[2])
     return -1.0
 
 
@@ -453,15 +524,15 @@ cdef inline double advance(Ctx* c, index_t kind, index_t j, double t1, double x1
                 evolve_refractory(kind, p, s, te - t0, x)
                 s[S_T] = te
                 continue
-            sx = first_crossing(kind, p, s, tg - t0)
+            sx = first_crossing(kind, p, s, tg - t0, c.dc)
             if sx >= 0.0:
-                evolve(kind, p, s, sx, xfac(kind, p, t0 + sx, c.T0))
+                evolve(kind, p, s, sx, xfac(kind, p, t0 + sx, c.T0), c.dc)
                 s[S_T] = t0 + sx
                 return t0 + sx
             x = x1
             if tg != t1:
                 x = xfac(kind, p, tg, c.T0)
-            evolve(kind, p, s, tg - t0, x)
+            evolve(kind, p, s, tg - t0, x, c.dc)
             s[S_T] = tg
         if tk < t1:
             c.d_next[d] = tk + exp_interval(c.d_rng, d, c.d_rate[d])
@@ -582,6 +653,24 @@ cdef inline bint lif_quiet(const double* p, const double* s, double t1, double t
     return p[P_V_INF] <= vth or s[S_V] >= vth
 
 
+cdef inline bint lif_exp_step(Ctx* c, const double* p, double* s, double t1, double t0) noexcept nogil:
+    """advance(KIND_LIF_EXP, .., t1) from S_T = t0 < t1 when it is one plain step to t1; True if taken.
+
+    That is: no drive kick before t1, not refractory, and first_crossing returns -1 (in practice
+    through lif_exp_below, with the decays() factors it leaves for evolve). Then this does what
+    advance does on that path (one update, evolve by t1 - t0, S_T = t1, no spike); otherwise it
+    changes nothing but the decays() cache and returns False.
+    """
+    if s[S_TK] < t1 or t0 < s[S_REF]:
+        return False
+    if first_crossing(KIND_LIF_EXP, p, s, t1 - t0, c.dc) >= 0.0:
+        return False
+    c.upd += 1
+    evolve(KIND_LIF_EXP, p, s, t1 - t0, 1.0, c.dc)
+    s[S_T] = t1
+    return True
+
+
 cdef inline int advance_emit_k(Ctx* c, index_t kind, index_t j, double t1, double x1) noexcept nogil:
     """Advance neuron ``j`` to ``t1``, emitting and resetting at every spike on the way."""
     cdef double ts
@@ -649,6 +738,8 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
     cdef const double* pr
     # decay epoch of the shared LIF factors: rebased when it lags more than 30 membrane time constants
     c.T0 = t_start
+    for k in range(8):
+        c.dc[k] = -1.0  # decays() cache (reference: dc = np.full(8, -1.0))
     span = INF
     for j in range(c.n):
         if kinds[j] == KIND_LIF and 30.0 * P[j * NP + P_TAU_M] < span:
@@ -744,6 +835,8 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                     elif s[S_T] < t:
                         if kind == KIND_PARROT:
                             s[S_T] = t
+                        elif kind == KIND_LIF_EXP and lif_exp_step(c, P + j * NP, s, t, s[S_T]):
+                            pass  # advance() without a kick, refractory period or crossing
                         else:
                             x1 = 1.0
                             if kind == KIND_LIF:
@@ -787,6 +880,8 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
             j = c.flush[q]
             if S[j * NS + S_T] < Te:
                 kind = kinds[j]
+                if kind == KIND_LIF_EXP and lif_exp_step(c, P + j * NP, S + j * NS, Te, S[j * NS + S_T]):
+                    continue  # the common flush step of an untouched neuron: factors from the decays() cache
                 x1 = 1.0
                 if kind == KIND_LIF:
                     if P[j * NP + P_TAU_M] != c_tau:

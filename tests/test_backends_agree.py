@@ -185,10 +185,34 @@ def grid_drive(backend, seed):
     return net, {"a": a, "b": b}, [(a, "V_m"), (b, "I_syn_ex")]
 
 
+def lif_exp_two_taus(backend, seed):
+    """psc_exp neurons with two sets of time constants (the decays() cache changes key), one population above
+    threshold with excitatory input only (zero inhibitory current: zero-coefficient terms), the other with a
+    continuous Poisson drive (steps split by kicks) and strong inhibition, float delays."""
+    rng = np.random.default_rng(seed)
+    net = se.Network(seed=seed, backend=backend)
+    a = net.population(24, se.LIFExp(tau_m=20.0, C_m=250.0, E_L=-49.0, V_th=-50.0, V_reset=-60.0, t_ref=5.0,
+                                      tau_syn_ex=5.0, tau_syn_in=10.0, V_m=rng.uniform(-60.0, -50.0, 24)))
+    b = net.population(16, se.LIFExp(tau_m=10.0, C_m=250.0, E_L=-70.0, V_th=-55.0, V_reset=-70.0, t_ref=2.0,
+                                      tau_syn_ex=2.0, tau_syn_in=3.0, V_m=rng.uniform(-70.0, -56.0, 16)))
+    b.add_poisson_input(rate=rng.uniform(6000.0, 9000.0, 16), weight=60.0)
+    for pre, post, k, w in ((a, a, 4, 30.0), (a, b, 3, 40.0), (b, b, 3, -120.0)):
+        m = k * post.size
+        net.connect(pre, post, {"rule": "fixed_indegree", "indegree": k}, weight=w * rng.uniform(0.5, 1.5, m),
+                    delay=rng.uniform(0.5, 2.5, m))
+    a.record("spikes")
+    b.record("spikes")
+    a.record("V_m", interval=0.5)
+    b.record("V_m", interval=0.4)
+    b.record("I_syn_in", interval=0.7)
+    return net, {"a": a, "b": b}, [(a, "V_m"), (b, "V_m"), (b, "I_syn_in")]
+
+
 SCENARIOS = {
     "grid_drive": (grid_drive, (30.0, 25.0)),
     "lif_exc_inh": (lif_exc_inh, (40.0, 35.0)),
     "lif_exp_currents": (lif_exp_currents, (45.0, 55.0)),
+    "lif_exp_two_taus": (lif_exp_two_taus, (30.0, 25.0)),
     "adaptive_if_parrots": (adaptive_if_parrots, (35.0, 40.0)),
     "coincident_inputs": (coincident_inputs, (33.0, 40.0)),
     "lif_rebase": (lif_rebase, (70.0, 85.0)),
@@ -343,7 +367,7 @@ def test_cython_entry_checks_name_the_argument(index, bad, exc, needle):
 
 
 @pytest.mark.parametrize("backend", ["numba", "cython"])
-@pytest.mark.parametrize("scenario", ["lif_rebase", "lif_exc_inh", "lif_exp_currents"])
+@pytest.mark.parametrize("scenario", ["lif_rebase", "lif_exc_inh", "lif_exp_currents", "lif_exp_two_taus"])
 def test_final_state_is_bit_identical(scenario, backend):
     # the state rows (V, S_X decay factors after several epoch rebases, kick times) and the drive
     # schedules agree exactly, not only within the tolerance of the spike-time comparison
