@@ -202,10 +202,6 @@ class LeakyIntegrator(_LeakyBase):
     spiking = False
     defaults = {"E_L": 0.0, "C_m": 1.0, "tau_m": 10.0, "I_e": 0.0, "V_m": 0.0}
 
-    def arrays(self, n, label=None):
-        a = super().arrays(n, label)
-        return a
-
     def check(self, name, a):
         a = dict(a, t_ref=np.zeros_like(a["tau_m"]), V_th=np.full_like(a["tau_m"], _INF),
                  V_reset=np.zeros_like(a["tau_m"]))

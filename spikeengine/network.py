@@ -87,7 +87,9 @@ class Population:
         >>> pop.add_poisson_input(rate=20000.0, weight=0.1)
         """
         self.net._check_mutable()
-        if self.is_source or self.model.kind in (4,):
+        from .dtypes import KIND_PARROT
+
+        if self.is_source or self.model.kind == KIND_PARROT:
             raise NetworkError(f"{_label(self)}: Poisson input needs an integrating neuron model")
         rate = np.broadcast_to(np.asarray(rate, dtype=np.float64), (self.size,)).copy()
         weight = np.broadcast_to(np.asarray(weight, dtype=np.float64), (self.size,)).copy()

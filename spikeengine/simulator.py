@@ -233,10 +233,9 @@ class Simulator:
         t0, t1 = self.t, self.t + duration
         if duration == 0:
             return
-        # chunk the run so that long runs can report progress; chunk edges fall on window multiples
-        n_chunks = 1
-        if progress:
-            n_chunks = max(1, min(200, int(duration // max(self.window if self.window < _INF else duration, 1e-3))))
+        # with a progress bar, run in up to 200 chunks (a continued run gives the same spikes; states can differ
+        # in the last bit, see docs/engine.md)
+        n_chunks = min(200, max(1, int(duration))) if progress else 1
         edges = np.linspace(t0, t1, n_chunks + 1)
         edges[-1] = t1
         bar = None
