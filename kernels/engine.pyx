@@ -15,7 +15,7 @@ into new NumPy arrays at exit.
 """
 
 cimport numpy as cnp
-from libc.math cimport INFINITY, exp, fabs, log
+from libc.math cimport INFINITY, exp, fabs, floor, isfinite, log
 from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
@@ -70,6 +70,10 @@ cdef enum:
     PF_DRIVE = 6
     PF_TOUCH = 8
 
+#: the reference's cap on a grid kick's multiplicity (kick_weight: m < 1000)
+cdef enum:
+    KW_MAX = 1000
+
 # status codes of the nogil functions
 cdef enum:
     OK = 0
@@ -93,6 +97,7 @@ cdef struct Ctx:
     const weight_t* syn_w
     const index_t* d_ptr
     const double* d_rate
+    const double* d_dt
     const weight_t* d_w
     time_t* d_next
     rng_t* d_rng
@@ -135,6 +140,13 @@ cdef struct Ctx:
     # decays() cache of KIND_LIF_EXP factors: dc[0:3] the factors, dc[3:7] their key (dt, tau_m, tau_ex,
     # tau_in); all -1.0 at the start of every run (reference: dc = np.full(8, -1.0) in run)
     double dc[8]
+    # kick_weight() cache: the reference's inversion sequence cdf_0 = exp(-lam), cdf_m = cdf_{m-1} + p_m,
+    # p_m = p_{m-1} * lam / m for the last lam seen, filled lazily by the same recurrence (identical
+    # doubles), kw_cdf[0:kw_n]; kw_p = p_{kw_n - 1}; kw_lam = -1.0 at the start of every run
+    double kw_lam
+    double kw_p
+    index_t kw_n
+    double kw_cdf[KW_MAX + 1]
 
 
 # --------------------------------------------------------------------------- random
@@ -479,6 +491,62 @@ cdef inline void reset(const double* p, double* s, double t) noexcept nogil:
         s[S_A] = s[S_A] + 1.0
 
 
+cdef inline double drive_next(Ctx* c, index_t d, double t_prev) noexcept nogil:
+    """Time of drive ``d``'s next kick after its kick at ``t_prev`` (0 for the first) (reference: drive_next).
+
+    Continuous drives (d_dt == 0): an exponential interval; grid drives: the next grid step with a kick.
+    """
+    cdef double dt = c.d_dt[d]
+    cdef double k, e
+    if dt == 0.0:
+        return t_prev + exp_interval(c.d_rng, d, c.d_rate[d])
+    k = floor(t_prev / dt + 0.5)
+    e = -log(1.0 - uniform(c.d_rng, d))
+    return (k + 1.0 + floor(e / (c.d_rate[d] * dt))) * dt
+
+
+cdef inline double kick_weight(Ctx* c, index_t d) noexcept nogil:
+    """Weight of drive ``d``'s kick: d_w, or m * d_w on a grid with m ~ Poisson(rate dt) given m >= 1
+    (reference: kick_weight; m by inversion, at most 1000)."""
+    cdef double dt = c.d_dt[d]
+    if dt == 0.0:
+        return c.d_w[d]
+    return _grid_multiplicity(c, d, dt) * c.d_w[d]
+
+
+cdef double _grid_multiplicity(Ctx* c, index_t d, double dt) noexcept nogil:
+    """The multiplicity m of kick_weight, as a double (exact: a small integer).
+
+    The reference's loop (p = exp(-lam); cdf = p; while cdf <= u and m < 1000: m += 1; p = p * lam / m;
+    cdf += p) reads its cdf values from the Ctx table for this lam, extending it with the very same
+    operations when it runs past the end: same doubles, no exp and no division on a hit.
+    """
+    cdef double lam = c.d_rate[d] * dt
+    cdef double* tab = c.kw_cdf
+    cdef double p0, pm
+    if lam != c.kw_lam:  # (a NaN lam never matches: always rebuilt, as the reference computes it)
+        p0 = exp(-lam)
+        c.kw_lam = lam
+        tab[0] = p0
+        c.kw_p = p0
+        c.kw_n = 1
+    p0 = tab[0]
+    cdef double u = p0 + uniform(c.d_rng, d) * (1.0 - p0)
+    cdef double cdf = p0
+    cdef index_t m = 0
+    while cdf <= u and m < KW_MAX:
+        m += 1
+        if m == c.kw_n:
+            pm = c.kw_p * lam / <double>m
+            c.kw_p = pm
+            tab[m] = tab[m - 1] + pm
+            c.kw_n = m + 1
+        cdf = tab[m]
+    if m == 0:
+        m = 1
+    return <double>m
+
+
 cdef inline index_t next_kick(Ctx* c, index_t j, double* s) noexcept nogil:
     """Draw missing kick times of neuron ``j``'s drives, cache the earliest in S_TK; the next drive or -1."""
     cdef index_t best = -1
@@ -487,7 +555,7 @@ cdef inline index_t next_kick(Ctx* c, index_t j, double* s) noexcept nogil:
     cdef time_t* d_next = c.d_next
     for d in range(c.d_ptr[j], c.d_ptr[j + 1]):
         if d_next[d] < 0.0:
-            d_next[d] = exp_interval(c.d_rng, d, c.d_rate[d])
+            d_next[d] = drive_next(c, d, 0.0)
         if d_next[d] < tb:
             tb = d_next[d]
             best = d
@@ -495,17 +563,21 @@ cdef inline index_t next_kick(Ctx* c, index_t j, double* s) noexcept nogil:
     return best
 
 
-cdef inline double advance(Ctx* c, index_t kind, index_t j, double t1, double x1) noexcept nogil:
-    """Advance neuron ``j`` towards ``t1`` (``x1`` = xfac at ``t1``); its first spike time (row not reset) or INF."""
+cdef inline double advance(Ctx* c, index_t kind, index_t j, double t1, bint incl, double x1) noexcept nogil:
+    """Advance neuron ``j`` towards ``t1`` (``x1`` = xfac at ``t1``); its first spike time (row not reset) or INF.
+
+    With ``incl`` (a delivery instant) a drive kick at exactly ``t1`` is applied too, without its own
+    threshold test (the caller tests all inputs of the instant together).
+    """
     cdef const double* p = c.P + j * NP
     cdef double* s = c.S + j * NS
-    cdef double t0, tk, tg, ref, te, sx, x
+    cdef double t0, tk, tg, ref, te, sx, x, w
     cdef index_t d
     while True:
         t0 = s[S_T]
         d = -1
         tk = s[S_TK]
-        if tk < t1:
+        if tk < t1 or (incl and tk == t1):
             d = next_kick(c, j, s)
             tk = s[S_TK]
         tg = t1
@@ -534,11 +606,12 @@ cdef inline double advance(Ctx* c, index_t kind, index_t j, double t1, double x1
                 x = xfac(kind, p, tg, c.T0)
             evolve(kind, p, s, tg - t0, x, c.dc)
             s[S_T] = tg
-        if tk < t1:
-            c.d_next[d] = tk + exp_interval(c.d_rng, d, c.d_rate[d])
+        if tk < t1 or (incl and tk == t1):
+            w = kick_weight(c, d)
+            c.d_next[d] = drive_next(c, d, tk)
             next_kick(c, j, s)
-            receive(kind, p, s, c.d_w[d], tk)
-            if fires_on_input(kind, p, s, tk):
+            receive(kind, p, s, w, tk)
+            if tk < t1 and fires_on_input(kind, p, s, tk):
                 return tk
             continue
         return INF
@@ -635,12 +708,13 @@ cdef inline int emit(Ctx* c, index_t j, time_t t) noexcept nogil:
 cdef inline bint lif_quiet(const double* p, const double* s, double t1, double t0) noexcept nogil:
     """True when advance(KIND_LIF, .., t1) from S_T = t0 < t1 is one plain decay step to t1.
 
-    That is: no drive kick before t1, not refractory, no adaptation to decay (S_A == 0) and
-    first_crossing returns -1 without a search. The caller then does exactly what advance
-    does on that path (one update, evolve to t1 with the shared factor, S_T = t1, return INF).
+    That is: no drive kick up to and including t1 (a delivery instant: advance with incl applies a
+    kick at t1), not refractory, no adaptation to decay (S_A == 0) and first_crossing returns -1
+    without a search. The caller then does exactly what advance does on that path (one update,
+    evolve to t1 with the shared factor, S_T = t1, return INF).
     """
     cdef double vth, sa
-    if s[S_TK] < t1 or t0 < s[S_REF]:
+    if not s[S_TK] > t1 or t0 < s[S_REF]:
         return False
     sa = s[S_A]
     if sa != 0.0:
@@ -653,15 +727,17 @@ cdef inline bint lif_quiet(const double* p, const double* s, double t1, double t
     return p[P_V_INF] <= vth or s[S_V] >= vth
 
 
-cdef inline bint lif_exp_step(Ctx* c, const double* p, double* s, double t1, double t0) noexcept nogil:
-    """advance(KIND_LIF_EXP, .., t1) from S_T = t0 < t1 when it is one plain step to t1; True if taken.
+cdef inline bint lif_exp_step(Ctx* c, const double* p, double* s, double t1, bint incl,
+                              double t0) noexcept nogil:
+    """advance(KIND_LIF_EXP, .., t1, incl) from S_T = t0 < t1 when it is one plain step to t1; True if taken.
 
-    That is: no drive kick before t1, not refractory, and first_crossing returns -1 (in practice
+    That is: no drive kick due (before t1, or at t1 too with ``incl``), not refractory, and first_crossing returns -1 (in practice
     through lif_exp_below, with the decays() factors it leaves for evolve). Then this does what
     advance does on that path (one update, evolve by t1 - t0, S_T = t1, no spike); otherwise it
     changes nothing but the decays() cache and returns False.
     """
-    if s[S_TK] < t1 or t0 < s[S_REF]:
+    cdef double tk = s[S_TK]
+    if tk < t1 or (incl and tk == t1) or t0 < s[S_REF]:
         return False
     if first_crossing(KIND_LIF_EXP, p, s, t1 - t0, c.dc) >= 0.0:
         return False
@@ -671,11 +747,11 @@ cdef inline bint lif_exp_step(Ctx* c, const double* p, double* s, double t1, dou
     return True
 
 
-cdef inline int advance_emit_k(Ctx* c, index_t kind, index_t j, double t1, double x1) noexcept nogil:
-    """Advance neuron ``j`` to ``t1``, emitting and resetting at every spike on the way."""
+cdef inline int advance_emit_k(Ctx* c, index_t kind, index_t j, double t1, bint incl, double x1) noexcept nogil:
+    """Advance neuron ``j`` to ``t1``, emitting and resetting at every spike on the way (``incl``: see advance)."""
     cdef double ts
     while True:
-        ts = advance(c, kind, j, t1, x1)
+        ts = advance(c, kind, j, t1, incl, x1)
         if ts == INF:
             return OK
         if emit(c, j, ts) != OK:
@@ -683,15 +759,18 @@ cdef inline int advance_emit_k(Ctx* c, index_t kind, index_t j, double t1, doubl
         reset(c.P + j * NP, c.S + j * NS, ts)
 
 
-cdef int advance_emit(Ctx* c, index_t kind, index_t j, double t1, double x1) noexcept nogil:
-    """:func:`advance_emit_k` compiled once per model kind (the constant kind prunes every kind test)."""
+cdef int advance_emit(Ctx* c, index_t kind, index_t j, double t1, bint incl, double x1) noexcept nogil:
+    """:func:`advance_emit_k` compiled once per model kind (the constant kind prunes every kind test).
+
+    ``incl``: True in the delivery loop (kicks at exactly t1 applied), False in flush and samples.
+    """
     if kind == KIND_LIF:
-        return advance_emit_k(c, KIND_LIF, j, t1, x1)
+        return advance_emit_k(c, KIND_LIF, j, t1, incl, x1)
     if kind == KIND_LIF_EXP:
-        return advance_emit_k(c, KIND_LIF_EXP, j, t1, x1)
+        return advance_emit_k(c, KIND_LIF_EXP, j, t1, incl, x1)
     if kind == KIND_IF:
-        return advance_emit_k(c, KIND_IF, j, t1, x1)
-    return advance_emit_k(c, kind, j, t1, x1)
+        return advance_emit_k(c, KIND_IF, j, t1, incl, x1)
+    return advance_emit_k(c, kind, j, t1, incl, x1)
 
 
 cdef int take_samples(Ctx* c, double tlim, bint inclusive) noexcept nogil:
@@ -705,7 +784,7 @@ cdef int take_samples(Ctx* c, double tlim, bint inclusive) noexcept nogil:
             j = c.smp_id[col]
             kind = c.kinds[j]
             if c.S[j * NS + S_T] < ts and kind != KIND_PARROT and kind != KIND_SOURCE and kind != KIND_POISSON:
-                if advance_emit(c, kind, j, ts, xfac(kind, c.P + j * NP, ts, c.T0)) != OK:
+                if advance_emit(c, kind, j, ts, False, xfac(kind, c.P + j * NP, ts, c.T0)) != OK:
                     c.smp_p = p
                     return ERR_MEMORY
             c.smp_out[p * c.n_col + col] = c.S[j * NS + c.smp_var[col]]
@@ -740,6 +819,8 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
     c.T0 = t_start
     for k in range(8):
         c.dc[k] = -1.0  # decays() cache (reference: dc = np.full(8, -1.0))
+    c.kw_lam = -1.0  # kick_weight() table: empty
+    c.kw_n = 0
     span = INF
     for j in range(c.n):
         if kinds[j] == KIND_LIF and 30.0 * P[j * NP + P_TAU_M] < span:
@@ -810,6 +891,7 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                     SE_PREFETCHW(c.d_next + dp)
                     SE_PREFETCHW(c.d_rng + dp)
                     SE_PREFETCH(c.d_rate + dp)
+                    SE_PREFETCH(c.d_dt + dp)
                     SE_PREFETCH(c.d_w + dp)
                     j = syn_tgt[k]
                     kind = kinds[j]
@@ -828,14 +910,14 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                                 s[S_V] = vinf + (s[S_V] - vinf) * (s[S_X] / c_x)
                                 s[S_X] = c_x
                                 s[S_T] = t
-                            elif advance_emit(c, KIND_LIF, j, t, c_x) != OK:
+                            elif advance_emit(c, KIND_LIF, j, t, True, c_x) != OK:
                                 _clear_flags(tflag, touched, ntouch)
                                 return ERR_MEMORY
                         receive(KIND_LIF, pr, s, syn_w[k], t)
                     elif s[S_T] < t:
                         if kind == KIND_PARROT:
                             s[S_T] = t
-                        elif kind == KIND_LIF_EXP and lif_exp_step(c, P + j * NP, s, t, s[S_T]):
+                        elif kind == KIND_LIF_EXP and lif_exp_step(c, P + j * NP, s, t, True, s[S_T]):
                             pass  # advance() without a kick, refractory period or crossing
                         else:
                             x1 = 1.0
@@ -844,7 +926,7 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                                     c_tau = P[j * NP + P_TAU_M]
                                     c_x = exp((t - c.T0) / c_tau)
                                 x1 = c_x
-                            if advance_emit(c, kind, j, t, x1) != OK:
+                            if advance_emit(c, kind, j, t, True, x1) != OK:
                                 _clear_flags(tflag, touched, ntouch)
                                 return ERR_MEMORY
                         receive(kind, P + j * NP, s, syn_w[k], t)
@@ -880,7 +962,7 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
             j = c.flush[q]
             if S[j * NS + S_T] < Te:
                 kind = kinds[j]
-                if kind == KIND_LIF_EXP and lif_exp_step(c, P + j * NP, S + j * NS, Te, S[j * NS + S_T]):
+                if kind == KIND_LIF_EXP and lif_exp_step(c, P + j * NP, S + j * NS, Te, False, S[j * NS + S_T]):
                     continue  # the common flush step of an untouched neuron: factors from the decays() cache
                 x1 = 1.0
                 if kind == KIND_LIF:
@@ -888,7 +970,7 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                         c_tau = P[j * NP + P_TAU_M]
                         c_x = exp((Te - c.T0) / c_tau)
                     x1 = c_x
-                if advance_emit(c, kind, j, Te, x1) != OK:
+                if advance_emit(c, kind, j, Te, False, x1) != OK:
                     return ERR_MEMORY
         T = Te
     return OK
@@ -1001,6 +1083,24 @@ cdef _check_ptr(str name, cnp.ndarray a, index_t hi):
         raise ValueError(f"run: {name} must be non-decreasing within [0, {hi}] (breaks at index {bad})")
 
 
+cdef index_t _bad_step(const double* a, index_t n) noexcept nogil:
+    """Position of the first value of a[:n] that is not finite and >= 0, or -1."""
+    cdef index_t i
+    for i in range(n):
+        if not (isfinite(a[i]) and a[i] >= 0.0):
+            return i
+    return -1
+
+
+cdef _check_steps(str name, cnp.ndarray a):
+    cdef index_t bad
+    cdef index_t m = _len(a)
+    with nogil:
+        bad = _bad_step(<const double*>cnp.PyArray_DATA(a), m)
+    if bad >= 0:
+        raise ValueError(f"run: {name}[{bad}] = {float(a[bad])!r} must be finite and >= 0 (0 = continuous drive)")
+
+
 cdef object _new_copy(const void* src, index_t count, index_t cap, int typenum):
     cdef cnp.npy_intp dim = cap
     cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &dim, typenum, 0)
@@ -1012,7 +1112,7 @@ cdef object _new_copy(const void* src, index_t count, index_t cap, int typenum):
 # ------------------------------------------------------------------------- entry
 def run(kinds, P, S, nspk, rec,
         g_ptr, g_src, g_delay, g_syn, syn_tgt, syn_w,
-        d_ptr, d_rate, d_w, d_next, d_rng,
+        d_ptr, d_rate, d_dt, d_w, d_next, d_rng,
         src_t, src_id, psrc, rng,
         smp_t, smp_id, smp_var, smp_out,
         flush, touched, tflag,
@@ -1037,9 +1137,10 @@ def run(kinds, P, S, nspk, rec,
         Delay-group CSR: int64 (n + 1,), int32 (G,), float64 (G,), int64 (G + 1,).
     syn_tgt, syn_w : ndarray of int32 and float64, shape (m,)
         Synapse targets and weights.
-    d_ptr, d_rate, d_w, d_next, d_rng : ndarray
-        Poisson drives: int64 (n + 1,), float64 (nd,) x 3 (``d_next`` updated),
-        uint64 (nd,) stream states (updated).
+    d_ptr, d_rate, d_dt, d_w, d_next, d_rng : ndarray
+        Poisson drives: int64 (n + 1,), float64 (nd,) x 4 (``d_next`` updated),
+        uint64 (nd,) stream states (updated). ``d_dt``: grid step of each drive
+        (ms, finite, >= 0; 0.0 = continuous drive).
     src_t, src_id : ndarray of float64 and int64
         Explicit source spikes sorted by time.
     psrc : ndarray of int64
@@ -1093,6 +1194,7 @@ def run(kinds, P, S, nspk, rec,
     cdef cnp.ndarray a_syn_w = _arr("syn_w", syn_w, cnp.NPY_FLOAT64, "float64", 1, False)
     cdef cnp.ndarray a_d_ptr = _arr("d_ptr", d_ptr, cnp.NPY_INT64, "int64", 1, False)
     cdef cnp.ndarray a_d_rate = _arr("d_rate", d_rate, cnp.NPY_FLOAT64, "float64", 1, False)
+    cdef cnp.ndarray a_d_dt = _arr("d_dt", d_dt, cnp.NPY_FLOAT64, "float64", 1, False)
     cdef cnp.ndarray a_d_w = _arr("d_w", d_w, cnp.NPY_FLOAT64, "float64", 1, False)
     cdef cnp.ndarray a_d_next = _arr("d_next", d_next, cnp.NPY_FLOAT64, "float64", 1, True)
     cdef cnp.ndarray a_d_rng = _arr("d_rng", d_rng, cnp.NPY_UINT64, "uint64", 1, True)
@@ -1130,6 +1232,7 @@ def run(kinds, P, S, nspk, rec,
     _shape("g_syn", a_g_syn, G + 1)
     _shape("syn_w", a_syn_w, m)
     _shape("d_ptr", a_d_ptr, n + 1)
+    _shape("d_dt", a_d_dt, nd)
     _shape("d_w", a_d_w, nd)
     _shape("d_next", a_d_next, nd)
     _shape("d_rng", a_d_rng, nd)
@@ -1155,6 +1258,7 @@ def run(kinds, P, S, nspk, rec,
     _check_ptr("g_ptr", a_g_ptr, G)
     _check_ptr("g_syn", a_g_syn, m)
     _check_ptr("d_ptr", a_d_ptr, nd)
+    _check_steps("d_dt", a_d_dt)
     _check_index("src_id", a_src_id, 0, n)
     _check_index("psrc", a_psrc, 0, n)
     _check_index("smp_id", a_smp_id, 0, n)
@@ -1190,6 +1294,7 @@ def run(kinds, P, S, nspk, rec,
     c.syn_w = <const weight_t*>cnp.PyArray_DATA(a_syn_w)
     c.d_ptr = <const index_t*>cnp.PyArray_DATA(a_d_ptr)
     c.d_rate = <const double*>cnp.PyArray_DATA(a_d_rate)
+    c.d_dt = <const double*>cnp.PyArray_DATA(a_d_dt)
     c.d_w = <const weight_t*>cnp.PyArray_DATA(a_d_w)
     c.d_next = <time_t*>cnp.PyArray_DATA(a_d_next)
     c.d_rng = <rng_t*>cnp.PyArray_DATA(a_d_rng)

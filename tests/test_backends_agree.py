@@ -336,7 +336,7 @@ def _kernel_args(net):
     s.ctr[dt.C_OUT] = 0
     smp_t = np.empty(0)
     return [s.kinds, s.P, s.S, s.nspk, s.rec, s.g_ptr, s.g_src, s.g_delay, s.g_syn, s.syn_tgt, s.syn_w,
-            s.d_ptr, s.d_rate, s.d_w, s.d_next, s.d_rng, s.src_t, s.src_id, s.psrc, s.rng,
+            s.d_ptr, s.d_rate, s.d_dt, s.d_w, s.d_next, s.d_rng, s.src_t, s.src_id, s.psrc, s.rng,
             smp_t, s.smp_id, s.smp_var, np.empty((0, s.smp_id.size)), s.flush, s.touched, s.tflag,
             s.h_t, s.h_g, s.o_t, s.o_i, s.ctr, s.t, s.t + 1.0, s.window]
 
@@ -348,9 +348,9 @@ def _kernel_args(net):
     (9, lambda a: a.tolist(), TypeError, "syn_tgt"),
     (9, lambda a: a + 10**6, ValueError, "syn_tgt"),
     (5, lambda a: a[::-1].copy(), ValueError, "g_ptr"),
-    (26, lambda a: a[:1].copy(), ValueError, "tflag"),
-    (31, lambda a: a[:3].copy(), ValueError, "ctr"),
-    (34, lambda a: 0.0, ValueError, "window"),
+    (27, lambda a: a[:1].copy(), ValueError, "tflag"),
+    (32, lambda a: a[:3].copy(), ValueError, "ctr"),
+    (35, lambda a: 0.0, ValueError, "window"),
 ])
 def test_cython_entry_checks_name_the_argument(index, bad, exc, needle):
     need("cython")
@@ -367,7 +367,8 @@ def test_cython_entry_checks_name_the_argument(index, bad, exc, needle):
 
 
 @pytest.mark.parametrize("backend", ["numba", "cython"])
-@pytest.mark.parametrize("scenario", ["lif_rebase", "lif_exc_inh", "lif_exp_currents", "lif_exp_two_taus"])
+@pytest.mark.parametrize("scenario", ["lif_rebase", "lif_exc_inh", "lif_exp_currents", "lif_exp_two_taus",
+                                      "grid_drive"])
 def test_final_state_is_bit_identical(scenario, backend):
     # the state rows (V, S_X decay factors after several epoch rebases, kick times) and the drive
     # schedules agree exactly, not only within the tolerance of the spike-time comparison
