@@ -176,6 +176,7 @@ class Simulator:
         """Initial state, empty heap and recordings, t = 0."""
         net = self.net
         self.t = 0.0
+        self.wall_time = 0.0  # seconds spent in the kernel since the last reset
         self.S = aligned_zeros(self.S0.shape)
         self.S[:] = self.S0
         self.nspk = np.zeros(self.n, np.int64)
@@ -268,7 +269,7 @@ class Simulator:
             self.flush, self.touched, self.tflag,
             self.h_t, self.h_g, self.o_t, self.o_i, self.ctr,
             t0, t1, self.window)
-        self.wall_time = getattr(self, "wall_time", 0.0) + time.perf_counter() - wall
+        self.wall_time += time.perf_counter() - wall
         self.h_t, self.h_g, self.o_t, self.o_i = res
         k = int(self.ctr[dt.C_OUT])
         if k:
