@@ -626,60 +626,49 @@ cdef void rebase(Ctx* c) noexcept nogil:
 
 
 # ------------------------------------------------------------------- emission
+cdef int grow_pair(time_t** pt, index_t** pi, int* own, index_t n, index_t cap) noexcept nogil:
+    """Move a (time, index) buffer pair holding ``n`` entries to capacity ``cap``: realloc when it is
+    already malloc'd (``own``), else malloc and copy out of the caller's arrays (then ``own`` = 1)."""
+    cdef void* vt
+    cdef void* vi
+    if own[0]:
+        vt = realloc(pt[0], <size_t>cap * sizeof(time_t))
+        if vt == NULL:
+            return ERR_MEMORY
+        pt[0] = <time_t*>vt
+        vi = realloc(pi[0], <size_t>cap * sizeof(index_t))
+        if vi == NULL:
+            return ERR_MEMORY
+        pi[0] = <index_t*>vi
+    else:
+        vt = malloc(<size_t>cap * sizeof(time_t))
+        vi = malloc(<size_t>cap * sizeof(index_t))
+        if vt == NULL or vi == NULL:
+            free(vt)
+            free(vi)
+            return ERR_MEMORY
+        memcpy(vt, pt[0], <size_t>n * sizeof(time_t))
+        memcpy(vi, pi[0], <size_t>n * sizeof(index_t))
+        pt[0] = <time_t*>vt
+        pi[0] = <index_t*>vi
+        own[0] = 1
+    return OK
+
+
 cdef int grow(Ctx* c, index_t j) noexcept nogil:
     """Enlarge the heap and/or the output buffer (amortised doubling, as the reference's grow)."""
     cdef index_t need = c.nheap + c.g_ptr[j + 1] - c.g_ptr[j]
     cdef index_t cap, n
-    cdef void* pt
-    cdef void* pg
     if need > c.h_cap:
         cap = 2 * need + 64
-        if c.h_own:
-            pt = realloc(c.h_t, <size_t>cap * sizeof(time_t))
-            if pt == NULL:
-                return ERR_MEMORY
-            c.h_t = <time_t*>pt
-            pg = realloc(c.h_g, <size_t>cap * sizeof(index_t))
-            if pg == NULL:
-                return ERR_MEMORY
-            c.h_g = <index_t*>pg
-        else:
-            pt = malloc(<size_t>cap * sizeof(time_t))
-            pg = malloc(<size_t>cap * sizeof(index_t))
-            if pt == NULL or pg == NULL:
-                free(pt)
-                free(pg)
-                return ERR_MEMORY
-            memcpy(pt, c.h_t, <size_t>c.nheap * sizeof(time_t))
-            memcpy(pg, c.h_g, <size_t>c.nheap * sizeof(index_t))
-            c.h_t = <time_t*>pt
-            c.h_g = <index_t*>pg
-            c.h_own = 1
+        if grow_pair(&c.h_t, &c.h_g, &c.h_own, c.nheap, cap) != OK:
+            return ERR_MEMORY
         c.h_cap = cap
     n = c.nout
     if c.rec[j] != 0 and n >= c.o_cap:
         cap = 2 * n + 256
-        if c.o_own:
-            pt = realloc(c.o_t, <size_t>cap * sizeof(time_t))
-            if pt == NULL:
-                return ERR_MEMORY
-            c.o_t = <time_t*>pt
-            pg = realloc(c.o_i, <size_t>cap * sizeof(index_t))
-            if pg == NULL:
-                return ERR_MEMORY
-            c.o_i = <index_t*>pg
-        else:
-            pt = malloc(<size_t>cap * sizeof(time_t))
-            pg = malloc(<size_t>cap * sizeof(index_t))
-            if pt == NULL or pg == NULL:
-                free(pt)
-                free(pg)
-                return ERR_MEMORY
-            memcpy(pt, c.o_t, <size_t>n * sizeof(time_t))
-            memcpy(pg, c.o_i, <size_t>n * sizeof(index_t))
-            c.o_t = <time_t*>pt
-            c.o_i = <index_t*>pg
-            c.o_own = 1
+        if grow_pair(&c.o_t, &c.o_i, &c.o_own, n, cap) != OK:
+            return ERR_MEMORY
         c.o_cap = cap
     return OK
 
@@ -725,6 +714,50 @@ cdef inline bint lif_quiet(const double* p, const double* s, double t1, double t
     if p[P_BETA] * sa != 0.0:
         return False
     return p[P_V_INF] <= vth or s[S_V] >= vth
+
+
+cdef inline bint lif_kick(Ctx* c, const double* p, double* s, index_t j, double t1, double t0,
+                          double x1) noexcept nogil:
+    """The first iteration of advance(KIND_LIF, .., t1, incl=True, x1) from S_T = t0 < t1 when it is one plain
+    decay step to t1 followed by the kick of the neuron's only drive at exactly t1; True if taken.
+
+    That is: S_TK == t1 and the neuron has exactly one drive d with d_next[d] == t1 >= 0 (so next_kick
+    draws nothing, picks d and leaves S_TK as it is), not refractory, no adaptation to decay (S_A == 0)
+    and first_crossing returns -1 without a search (the tests of lif_quiet). Then this does what advance
+    does on that path: one update, evolve to t1 with the shared factor x1, S_T = t1, the kick's weight
+    (kick_weight), the drive's next time (drive_next, same draws in the same order), S_TK as next_kick
+    leaves it, receive at t1. The caller finishes advance with advance_emit unless S_TK > t1 (then advance
+    would return INF at once). Otherwise this changes nothing and returns False.
+    """
+    cdef index_t d = c.d_ptr[j]
+    cdef double vth, sa, vinf, w, nd
+    if s[S_TK] != t1 or c.d_ptr[j + 1] != d + 1 or c.d_next[d] != t1 or t1 < 0.0 or t0 < s[S_REF]:
+        return False
+    sa = s[S_A]
+    if sa != 0.0:
+        return False
+    vth = p[P_V_TH]
+    if vth != INF:
+        if p[P_BETA] * sa != 0.0:
+            return False
+        if not (p[P_V_INF] <= vth or s[S_V] >= vth):
+            return False
+    c.upd += 1
+    vinf = p[P_V_INF]
+    s[S_V] = vinf + (s[S_V] - vinf) * (s[S_X] / x1)
+    s[S_X] = x1
+    s[S_T] = t1
+    w = kick_weight(c, d)
+    nd = drive_next(c, d, t1)
+    c.d_next[d] = nd
+    if nd < 0.0:
+        next_kick(c, j, s)  # draws anew, as in advance
+    elif nd < INF:
+        s[S_TK] = nd
+    else:
+        s[S_TK] = INF
+    receive(KIND_LIF, p, s, w, t1)
+    return True
 
 
 cdef inline bint lif_exp_step(Ctx* c, const double* p, double* s, double t1, bint incl,
@@ -910,6 +943,8 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                                 s[S_V] = vinf + (s[S_V] - vinf) * (s[S_X] / c_x)
                                 s[S_X] = c_x
                                 s[S_T] = t
+                            elif lif_kick(c, pr, s, j, t, t0, c_x) and s[S_TK] > t:
+                                pass  # advance() with only its drive's kick at t (the rest would return INF)
                             elif advance_emit(c, KIND_LIF, j, t, True, c_x) != OK:
                                 _clear_flags(tflag, touched, ntouch)
                                 return ERR_MEMORY
