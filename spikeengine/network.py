@@ -242,7 +242,7 @@ class Network:
     >>> _ = net.connect(src, pop, "all_to_all", weight=0.6, delay=1.0)
     >>> pop.record("spikes")
     >>> net.run(10.0)
-    >>> [round(t, 3) for t in pop.spikes[0]]
+    >>> pop.spikes[0].round(3).tolist()
     [2.5]
     """
 
