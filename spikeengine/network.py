@@ -19,6 +19,16 @@ def _label(pop):
     return f"population {pop.name!r}"
 
 
+def _per_unit(value, n, what):
+    """``value`` as a float64 array of length ``n`` (a scalar is repeated)."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise ParameterError(f"{what} has shape {arr.shape}; expected a scalar or ({n},)")
+    return arr.copy()
+
+
 class Population:
     """A group of neurons sharing a model (per-neuron parameter values allowed).
 
@@ -91,8 +101,8 @@ class Population:
 
         if self.is_source or self.model.kind == KIND_PARROT:
             raise NetworkError(f"{_label(self)}: Poisson input needs an integrating neuron model")
-        rate = np.broadcast_to(np.asarray(rate, dtype=np.float64), (self.size,)).copy()
-        weight = np.broadcast_to(np.asarray(weight, dtype=np.float64), (self.size,)).copy()
+        rate = _per_unit(rate, self.size, f"{_label(self)}: Poisson input rate")
+        weight = _per_unit(weight, self.size, f"{_label(self)}: Poisson input weight")
         if not np.all(np.isfinite(rate)) or (rate < 0).any():
             raise ParameterError(f"{_label(self)}: Poisson input rate must be finite and >= 0 Hz")
         if not np.all(np.isfinite(weight)):
@@ -344,7 +354,9 @@ class Network:
         >>> se.Network(seed=3).poisson_source(5, rate=10.0)
         <Population 'source0': 5 x poisson>
         """
-        rate = np.broadcast_to(np.asarray(rate, dtype=np.float64), (int(size),)).copy()
+        if int(size) != size or size < 0:
+            raise NetworkError(f"poisson source {name!r}: size must be a non-negative integer, got {size!r}")
+        rate = _per_unit(rate, int(size), f"poisson source {name!r}: rate")
         if not np.all(np.isfinite(rate)) or (rate < 0).any():
             raise ParameterError(f"poisson source {name!r}: rates must be finite and >= 0 Hz")
         return self._add(name, size, None, ("poisson", rate), prefix="source")

@@ -117,3 +117,15 @@ def test_backend_errors():
 def test_all_errors_share_one_base():
     for cls in (NetworkError, ParameterError, se.InputFormatError, se.BackendError):
         assert issubclass(cls, SpikeEngineError)
+
+
+def test_poisson_input_and_source_shapes():
+    net, a, b = two_pops()
+    with pytest.raises(ParameterError, match=r"population 'A': Poisson input rate has shape \(2,\); expected"):
+        a.add_poisson_input(rate=[1.0, 2.0], weight=0.1)
+    with pytest.raises(ParameterError, match="Poisson input weight must be finite"):
+        a.add_poisson_input(rate=10.0, weight=np.nan)
+    with pytest.raises(ParameterError, match=r"poisson source 'p': rate has shape \(2,\)"):
+        net.poisson_source(3, rate=[1.0, 2.0], name="p")
+    with pytest.raises(NetworkError, match="size must be a non-negative integer"):
+        net.poisson_source(-1, rate=1.0)
