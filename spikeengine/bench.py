@@ -50,8 +50,9 @@ def build_from_spec(spec, backend=None, drive="grid"):
         model = se.LIFExp(**p)
     pop = net.population(N, model, name="neurons")
     rng = np.random.default_rng(int(spec["seed"]) + 1)
-    src = np.concatenate([rng.integers(0, NE, (N, CE)), rng.integers(NE, N, (N, CI))], axis=1).ravel()
-    tgt = np.repeat(np.arange(N), CE + CI)
+    src = np.concatenate([rng.integers(0, NE, (N, CE), dtype=np.int32), rng.integers(NE, N, (N, CI), dtype=np.int32)],
+                         axis=1).ravel()
+    tgt = np.repeat(np.arange(N, dtype=np.int32), CE + CI)
     w = np.where(src < NE, spec["J_ex"], spec["J_in"])
     net.connect(pop, pop, se.FromArrays(src, tgt), weight=w, delay=spec["delay"], name="recurrent")
     if spec["ext_rate_hz"] > 0:

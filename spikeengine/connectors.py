@@ -173,7 +173,9 @@ class FromArrays(Connector):
                 raise NetworkError(f"{label}: {name}[{bad}] = {a[bad].item()} is out of range [0, {n})")
         if s.shape != t.shape:
             raise NetworkError(f"{label}: sources ({s.size}) and targets ({t.size}) differ in length")
-        return s.astype(np.int64), t.astype(np.int64)
+        if not (np.issubdtype(s.dtype, np.integer) and np.issubdtype(t.dtype, np.integer)):
+            s, t = s.astype(np.int64), t.astype(np.int64)
+        return s, t  # integer arrays are kept as given (no copy of large explicit connectivity)
 
 
 def from_sparse(matrix):

@@ -214,11 +214,13 @@ class Projection:
 
 
 def _syn_values(value, n, what, label, rng):
+    """Per-synapse weights or delays as a float64 array of length ``n``; a scalar becomes a read-only
+    broadcast view (no memory per synapse)."""
     if callable(value):
         value = value(n, rng)
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
-        arr = np.full(n, float(arr))
+        arr = np.broadcast_to(arr, (n,))
     elif arr.shape != (n,):
         raise NetworkError(f"{label}: {what} has shape {arr.shape}, expected a scalar or ({n},) for {n} synapses")
     bad = ~np.isfinite(arr)
