@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .simulator import warm_up
+
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -27,7 +29,8 @@ def _spec_module():
         from .errors import SpikeEngineError
 
         raise SpikeEngineError(f"spikeengine bench needs the repository's benchmarks/ folder (looked in {BENCH_DIR})")
-    sys.path.insert(0, str(BENCH_DIR))
+    if str(BENCH_DIR) not in sys.path:
+        sys.path.insert(0, str(BENCH_DIR))
     import nest_side
 
     return nest_side
@@ -64,14 +67,8 @@ def build_from_spec(spec, backend=None, drive="grid"):
 
 def run_side(net_name, N, regime, T, seed, backend, drive="grid"):
     """Build and run one network in this process; returns the result row (dict)."""
-    import spikeengine as se
-
     spec = _spec_module().network_spec(net_name, N, regime, seed)
-    # compile/warm the kernel on a tiny network first so that JIT time is not counted
-    warm = se.Network(backend=backend)
-    wp = warm.population(2, se.LIF(I_e=400.0))
-    warm.connect(wp, wp, weight=1.0, delay=1.0)
-    warm.run(5.0)
+    warm_up(backend)  # JIT compile time is not counted
     t0 = time.perf_counter()
     net, pop = build_from_spec(spec, backend, drive)
     net.run(0.0)  # compiles the network into kernel arrays

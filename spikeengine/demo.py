@@ -143,15 +143,9 @@ def build_demo(size=32, duration_ms=200.0, seed=0, backend=None):
 
 def run_demo(size=32, duration_ms=200.0, seed=0, backend=None, out=print):
     """Run the demo and print spike counts, rates, counters and wall time; returns a summary dict."""
-    from .network import Network
+    from .simulator import warm_up
 
-    # first use of the Numba backend compiles the kernels: time that separately from the simulation
-    tc = time.perf_counter()
-    warm = Network(backend=backend)
-    cell = warm.population(1, LIF(I_e=400.0))
-    warm.connect(cell, cell, weight=1.0, delay=1.0)
-    warm.run(1.0)
-    compile_s = time.perf_counter() - tc
+    compile_s = warm_up(backend)  # a JIT backend compiles on first use: timed apart from the simulation
     t0 = time.perf_counter()
     net, pops, n_events = build_demo(size, duration_ms, seed, backend)
     build_s = time.perf_counter() - t0

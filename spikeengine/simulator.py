@@ -43,6 +43,25 @@ def stream_states(seed, stream, n):
         return _mix64(_mix64(idx) ^ base[0])
 
 
+def warm_up(backend=None):
+    """Run a two-neuron network once so that a JIT backend compiles its kernels; returns the seconds taken.
+
+    Examples
+    --------
+    >>> warm_up("python") >= 0.0
+    True
+    """
+    from .models import LIF
+    from .network import Network
+
+    t0 = time.perf_counter()
+    net = Network(backend=backend)
+    cells = net.population(2, LIF(I_e=400.0))
+    net.connect(cells, cells, weight=1.0, delay=1.0)
+    net.run(1.0)
+    return time.perf_counter() - t0
+
+
 class Simulator:
     """Owns the compiled arrays, the state, the event heap and the recordings of a network."""
 
@@ -155,6 +174,10 @@ class Simulator:
         k = 0
         for p in projs:
             e = k + len(p)
+            for what, idx, size in (("sources", p.sources, p.pre.size), ("targets", p.targets, p.post.size)):
+                if len(idx) and (idx.min() < 0 or idx.max() >= size):
+                    raise NetworkError(f"projection {p.name!r}: {what} were changed after connect() and now leave "
+                                       f"[0, {size})")
             np.add(p.sources, p.pre.first, out=src[k:e], casting="unsafe")
             np.add(p.targets, p.post.first, out=tgt[k:e], casting="unsafe")
             w[k:e] = p.weights

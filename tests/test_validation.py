@@ -129,3 +129,12 @@ def test_poisson_input_and_source_shapes():
         net.poisson_source(3, rate=[1.0, 2.0], name="p")
     with pytest.raises(NetworkError, match="size must be a non-negative integer"):
         net.poisson_source(-1, rate=1.0)
+
+
+def test_connectivity_changed_after_connect_is_caught_before_the_kernel():
+    net, a, b = two_pops()
+    src, tgt = np.array([0, 1]), np.array([0, 1])
+    net.connect(a, b, se.FromArrays(src, tgt), name="explicit")
+    tgt[1] = 7  # the projection keeps the caller's arrays without copying them
+    with pytest.raises(NetworkError, match=r"projection 'explicit': targets were changed after connect\(\)"):
+        net.run(1.0)
