@@ -68,4 +68,5 @@ cdef enum:
     C_SYNEV_REC = 5
     C_UPD = 6
     C_SPK = 7
-    NCTR = 8
+    C_KICK = 8
+    NCTR = 9

@@ -61,7 +61,7 @@ LAYOUT = {
     "S_V": S_V, "S_T": S_T, "S_REF": S_REF, "S_X": S_X, "S_TK": S_TK, "S_A": S_A, "S_IEX": S_IEX,
     "S_IIN": S_IIN, "NS": NS,
     "C_HEAP": C_HEAP, "C_OUT": C_OUT, "C_SRC": C_SRC, "C_SMP": C_SMP, "C_SYNEV": C_SYNEV,
-    "C_SYNEV_REC": C_SYNEV_REC, "C_UPD": C_UPD, "C_SPK": C_SPK, "NCTR": NCTR,
+    "C_SYNEV_REC": C_SYNEV_REC, "C_UPD": C_UPD, "C_SPK": C_SPK, "C_KICK": C_KICK, "NCTR": NCTR,
 }
 
 # prefetch distances (synapses ahead) in the delivery loop: rows of targets, then their Poisson drives
@@ -135,6 +135,17 @@ cdef struct Ctx:
     index_t synev_rec
     index_t upd
     index_t spk
+    index_t kick
+    # energy counters (reference: nupd, g_cnt, lbin, npop, act, ebin); nupd/g_cnt NULL and bin_w 0 when off
+    index_t* nupd
+    index_t* g_cnt
+    index_t* lbin
+    const index_t* npop
+    index_t* act
+    index_t act_rows
+    index_t act_cols
+    double bin_w
+    index_t bin0
     # decay epoch of the shared KIND_LIF factors (reference: T0 of run)
     double T0
     # decays() cache of KIND_LIF_EXP factors: dc[0:3] the factors, dc[3:7] their key (dt, tau_m, tau_ex,
@@ -585,6 +596,8 @@ cdef inline double advance(Ctx* c, index_t kind, index_t j, double t1, bint incl
             tg = tk
         if t0 < tg:
             c.upd += 1
+            if c.nupd != NULL:
+                c.nupd[j] += 1
             ref = s[S_REF]
             if t0 < ref:
                 te = tg
@@ -608,6 +621,7 @@ cdef inline double advance(Ctx* c, index_t kind, index_t j, double t1, bint incl
             s[S_T] = tg
         if tk < t1 or (incl and tk == t1):
             w = kick_weight(c, d)
+            c.kick += 1
             c.d_next[d] = drive_next(c, d, tk)
             next_kick(c, j, s)
             receive(kind, p, s, w, tk)
@@ -673,6 +687,20 @@ cdef int grow(Ctx* c, index_t j) noexcept nogil:
     return OK
 
 
+cdef inline void count_active(Ctx* c, index_t j, time_t t) noexcept nogil:
+    """Neuron ``j``'s first spike in its activity bin adds one to act[bin, npop[j]] (reference: emit)."""
+    cdef index_t k = <index_t>floor(t / c.bin_w + 1e-9)
+    cdef index_t b
+    if k != c.lbin[j]:
+        c.lbin[j] = k
+        b = k - c.bin0
+        if b < 0:
+            b = 0
+        if b >= c.act_rows:
+            b = c.act_rows - 1
+        c.act[b * c.act_cols + c.npop[j]] += 1
+
+
 cdef inline int emit(Ctx* c, index_t j, time_t t) noexcept nogil:
     """Neuron ``j`` spikes at ``t``: make room, count, record, queue one entry per delay group."""
     cdef index_t g0 = c.g_ptr[j]
@@ -684,6 +712,8 @@ cdef inline int emit(Ctx* c, index_t j, time_t t) noexcept nogil:
             return ERR_MEMORY
     c.nspk[j] += 1
     c.spk += 1
+    if c.bin_w > 0.0:
+        count_active(c, j, t)
     if rec:
         n = c.nout
         c.o_t[n] = t
@@ -743,11 +773,14 @@ cdef inline bint lif_kick(Ctx* c, const double* p, double* s, index_t j, double 
         if not (p[P_V_INF] <= vth or s[S_V] >= vth):
             return False
     c.upd += 1
+    if c.nupd != NULL:
+        c.nupd[j] += 1
     vinf = p[P_V_INF]
     s[S_V] = vinf + (s[S_V] - vinf) * (s[S_X] / x1)
     s[S_X] = x1
     s[S_T] = t1
     w = kick_weight(c, d)
+    c.kick += 1
     nd = drive_next(c, d, t1)
     c.d_next[d] = nd
     if nd < 0.0:
@@ -760,7 +793,7 @@ cdef inline bint lif_kick(Ctx* c, const double* p, double* s, index_t j, double 
     return True
 
 
-cdef inline bint lif_exp_step(Ctx* c, const double* p, double* s, double t1, bint incl,
+cdef inline bint lif_exp_step(Ctx* c, const double* p, double* s, index_t j, double t1, bint incl,
                               double t0) noexcept nogil:
     """advance(KIND_LIF_EXP, .., t1, incl) from S_T = t0 < t1 when it is one plain step to t1; True if taken.
 
@@ -775,6 +808,8 @@ cdef inline bint lif_exp_step(Ctx* c, const double* p, double* s, double t1, bin
     if first_crossing(KIND_LIF_EXP, p, s, t1 - t0, c.dc) >= 0.0:
         return False
     c.upd += 1
+    if c.nupd != NULL:
+        c.nupd[j] += 1
     evolve(KIND_LIF_EXP, p, s, t1 - t0, 1.0, c.dc)
     s[S_T] = t1
     return True
@@ -901,6 +936,8 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                 k0 = c.g_syn[g]
                 k1 = c.g_syn[g + 1]
                 c.synev += k1 - k0
+                if c.g_cnt != NULL:
+                    c.g_cnt[g] += 1
                 src_kind = kinds[c.g_src[g]]
                 if src_kind != KIND_SOURCE and src_kind != KIND_POISSON:
                     c.synev_rec += k1 - k0
@@ -939,6 +976,8 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                             if lif_quiet(pr, s, t, t0):
                                 # advance() without a kick, refractory period, adaptation or crossing
                                 c.upd += 1
+                                if c.nupd != NULL:
+                                    c.nupd[j] += 1
                                 vinf = pr[P_V_INF]
                                 s[S_V] = vinf + (s[S_V] - vinf) * (s[S_X] / c_x)
                                 s[S_X] = c_x
@@ -952,7 +991,7 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                     elif s[S_T] < t:
                         if kind == KIND_PARROT:
                             s[S_T] = t
-                        elif kind == KIND_LIF_EXP and lif_exp_step(c, P + j * NP, s, t, True, s[S_T]):
+                        elif kind == KIND_LIF_EXP and lif_exp_step(c, P + j * NP, s, j, t, True, s[S_T]):
                             pass  # advance() without a kick, refractory period or crossing
                         else:
                             x1 = 1.0
@@ -997,7 +1036,7 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
             j = c.flush[q]
             if S[j * NS + S_T] < Te:
                 kind = kinds[j]
-                if kind == KIND_LIF_EXP and lif_exp_step(c, P + j * NP, S + j * NS, Te, False, S[j * NS + S_T]):
+                if kind == KIND_LIF_EXP and lif_exp_step(c, P + j * NP, S + j * NS, j, Te, False, S[j * NS + S_T]):
                     continue  # the common flush step of an untouched neuron: factors from the decays() cache
                 x1 = 1.0
                 if kind == KIND_LIF:
@@ -1152,6 +1191,7 @@ def run(kinds, P, S, nspk, rec,
         smp_t, smp_id, smp_var, smp_out,
         flush, touched, tflag,
         h_t, h_g, o_t, o_i, ctr,
+        nupd, g_cnt, lbin, npop, act, ebin,
         double t_start, double t_stop, double window):
     """Simulate from ``t_start`` to ``t_stop`` (ms): the compiled twin of the reference ``run``.
 
@@ -1198,6 +1238,14 @@ def run(kinds, P, S, nspk, rec,
         Recorded spikes (``ctr[C_OUT]`` entries).
     ctr : ndarray of int64, shape (NCTR,)
         Counters (updated).
+    nupd, g_cnt : ndarray of int64, shape (n,) and (G,), or both (0,)
+        Updates per neuron and deliveries per delay group (incremented; length 0: not counted).
+    lbin, npop : ndarray of int64, shape (n,), or (0,) when bins are off
+        Last activity bin of every neuron (updated) and its column in ``act``.
+    act : ndarray of int64, shape (rows, cols), C-contiguous
+        Active neurons per bin and column (incremented).
+    ebin : ndarray of float64, shape (2,)
+        Bin width (ms; 0.0 = no activity bins) and the bin index of ``act[0]``.
     t_start, t_stop, window : float
         Run interval and window length (ms, ``window > 0``).
 
@@ -1249,6 +1297,12 @@ def run(kinds, P, S, nspk, rec,
     cdef cnp.ndarray a_o_t = _arr("o_t", o_t, cnp.NPY_FLOAT64, "float64", 1, True)
     cdef cnp.ndarray a_o_i = _arr("o_i", o_i, cnp.NPY_INT64, "int64", 1, True)
     cdef cnp.ndarray a_ctr = _arr("ctr", ctr, cnp.NPY_INT64, "int64", 1, True)
+    cdef cnp.ndarray a_nupd = _arr("nupd", nupd, cnp.NPY_INT64, "int64", 1, True)
+    cdef cnp.ndarray a_g_cnt = _arr("g_cnt", g_cnt, cnp.NPY_INT64, "int64", 1, True)
+    cdef cnp.ndarray a_lbin = _arr("lbin", lbin, cnp.NPY_INT64, "int64", 1, True)
+    cdef cnp.ndarray a_npop = _arr("npop", npop, cnp.NPY_INT64, "int64", 1, False)
+    cdef cnp.ndarray a_act = _arr("act", act, cnp.NPY_INT64, "int64", 2, True)
+    cdef cnp.ndarray a_ebin = _arr("ebin", ebin, cnp.NPY_FLOAT64, "float64", 1, False)
 
     # shapes
     cdef index_t n = _len(a_kinds)
@@ -1279,6 +1333,22 @@ def run(kinds, P, S, nspk, rec,
     _shape("h_g", a_h_g, _len(a_h_t))
     _shape("o_i", a_o_i, _len(a_o_t))
     _shape("ctr", a_ctr, NCTR)
+    _shape("nupd", a_nupd, n if _len(a_nupd) else 0)
+    _shape("g_cnt", a_g_cnt, G if _len(a_g_cnt) else 0)
+    _shape("ebin", a_ebin, 2)
+    cdef double bin_w = ebin[0]
+    cdef double bin0 = ebin[1]
+    if not (isfinite(bin_w) and bin_w >= 0.0 and isfinite(bin0) and bin0 == floor(bin0)
+            and fabs(bin0) < 4.0e18):
+        raise ValueError(f"run: ebin = {ebin!r} must hold a finite bin width >= 0 and an integral first bin")
+    cdef index_t act_rows = act.shape[0]
+    cdef index_t act_cols = act.shape[1]
+    if bin_w > 0.0:
+        _shape("lbin", a_lbin, n)
+        _shape("npop", a_npop, n)
+        if act_rows < 1:
+            raise ValueError("run: act needs at least one row when bins are counted")
+        _check_index("npop", a_npop, 0, act_cols)
     if _len(a_touched) < n:
         raise ValueError(f"run: argument 'touched' has shape {touched.shape}, expected at least ({n},)")
     if not window > 0.0:
@@ -1365,6 +1435,16 @@ def run(kinds, P, S, nspk, rec,
     c.synev_rec = pc[C_SYNEV_REC]
     c.upd = pc[C_UPD]
     c.spk = pc[C_SPK]
+    c.kick = pc[C_KICK]
+    c.nupd = <index_t*>cnp.PyArray_DATA(a_nupd) if _len(a_nupd) else NULL
+    c.g_cnt = <index_t*>cnp.PyArray_DATA(a_g_cnt) if _len(a_g_cnt) else NULL
+    c.lbin = <index_t*>cnp.PyArray_DATA(a_lbin)
+    c.npop = <const index_t*>cnp.PyArray_DATA(a_npop)
+    c.act = <index_t*>cnp.PyArray_DATA(a_act)
+    c.act_rows = act_rows
+    c.act_cols = act_cols
+    c.bin_w = bin_w
+    c.bin0 = <index_t>bin0
 
     cdef int rc = OK
     try:
@@ -1378,6 +1458,7 @@ def run(kinds, P, S, nspk, rec,
         pc[C_SYNEV_REC] = c.synev_rec
         pc[C_UPD] = c.upd
         pc[C_SPK] = c.spk
+        pc[C_KICK] = c.kick
         if rc == ERR_MEMORY:
             raise MemoryError("run: cannot grow the event heap or the spike output buffer")
         if rc == ERR_STALL:

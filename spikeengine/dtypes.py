@@ -66,7 +66,8 @@ C_SYNEV = 4  #: synaptic events delivered (spikes x fan-out), all projections
 C_SYNEV_REC = 5  #: synaptic events delivered from non-source neurons (recurrent)
 C_UPD = 6  #: neuron state updates performed (lazy advances)
 C_SPK = 7  #: spikes emitted (all kinds)
-NCTR = 8
+C_KICK = 8  #: Poisson-drive kicks applied (external input events)
+NCTR = 9
 
 # recorded state variables ----------------------------------------------------
 VAR_CODES = {"V_m": S_V, "I_syn_ex": S_IEX, "I_syn_in": S_IIN, "a": S_A}

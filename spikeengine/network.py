@@ -244,6 +244,14 @@ class Network:
     backend : str, optional
         ``"cython"``, ``"numba"`` or ``"python"``; default: the best available
         (``SPIKEENGINE_BACKEND`` overrides).
+    counters : bool
+        Keep the energy-complexity counters (updates per neuron, deliveries per synapse
+        group, active neurons per time bin; see :meth:`energy_report`). Default True;
+        False saves their small cost (``docs/energy.md``).
+    bin_width : float
+        Width of the activity bins, ms (default 0.1, NEST's default resolution): Šíma's
+        energy is the maximum number of neurons active in one bin, and clock-driven
+        comparisons use this step.
 
     Examples
     --------
@@ -258,11 +266,18 @@ class Network:
     [2.5]
     """
 
-    def __init__(self, seed=None, backend=None):
+    def __init__(self, seed=None, backend=None, counters=True, bin_width=0.1):
         if seed is None:
             seed = 0
         if int(seed) != seed or seed < 0:
             raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
+        if not isinstance(counters, (bool, np.bool_)):
+            raise ParameterError(f"counters must be True or False, got {counters!r}")
+        if not (isinstance(bin_width, (int, float, np.integer, np.floating)) and math.isfinite(bin_width)
+                and bin_width > 0):
+            raise ParameterError(f"bin_width must be a finite number of ms > 0, got {bin_width!r}")
+        self.counters_enabled = bool(counters)
+        self.bin_width = float(bin_width)
         self.seed = int(seed)
         self.backend_name = backend
         self.populations = []
@@ -451,8 +466,40 @@ class Network:
 
     @property
     def counters(self):
-        """Event counters since the last reset: spikes, synaptic events, neuron updates."""
+        """Event counters since the last reset: spikes, synaptic events, neuron updates, drive events."""
         return {} if self._sim is None else self._sim.counters()
+
+    def energy_report(self, profile="horowitz45nm_fp32", samples=1):
+        """Energy-complexity counts, NeuroBench metrics and an energy estimate of the run so far.
+
+        Parameters
+        ----------
+        profile : str, dict or EnergyProfile
+            Per-operation costs (:data:`spikeengine.energy.PROFILES`), or a user profile.
+        samples : int
+            Number of inferences (samples) the run covered; per-sample metrics divide by it.
+
+        Returns
+        -------
+        EnergyReport
+
+        Examples
+        --------
+        >>> import spikeengine as se
+        >>> net = se.Network(bin_width=1.0)
+        >>> src = net.spike_source([[1.0], [1.0], [3.0]], name="in")
+        >>> out = net.population(1, se.LIF(V_th=-69.0, E_L=-70.0, V_m=-70.0, V_reset=-70.0), name="out")
+        >>> _ = net.connect(src, out, weight=0.8, delay=1.0)
+        >>> net.run(10.0)
+        >>> r = net.energy_report()
+        >>> r.energy_sima(inputs=True), r.energy_sima(inputs=False), r.synops
+        (2, 1, 3)
+        """
+        from .energy import EnergyReport
+
+        if self._sim is None:
+            raise ParameterError("energy_report: the network has not been run yet")
+        return EnergyReport.from_simulator(self._sim, profile=profile, samples=samples)
 
 
 __all__ = ["Network", "Population", "Projection", "FromArrays"]

@@ -16,6 +16,7 @@ from ._backend import get_backend
 from .errors import NetworkError
 
 _INF = math.inf
+_MAX_BIN_CELLS = 1 << 22  # activity counts held per kernel call (32 MiB); longer runs are cut into chunks
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -227,6 +228,17 @@ class Simulator:
         self.o_t = np.empty(4096)
         self.o_i = np.empty(4096, np.int64)
         self.ctr = np.zeros(dt.NCTR, np.int64)
+        # energy counters (docs/energy.md): zero-length arrays and bin width 0 switch them off in the kernel
+        on = net.counters_enabled
+        self.nupd = np.zeros(self.n if on else 0, np.int64)
+        self.g_cnt = np.zeros(self.g_src.size if on else 0, np.int64)
+        self.lbin = np.full(self.n if on else 0, np.iinfo(np.int64).min // 2, np.int64)
+        self.npop = np.zeros(self.n if on else 0, np.int64)
+        if on:
+            for k, pop in enumerate(net.populations):
+                self.npop[pop.first:pop.first + pop.size] = k
+        self.bin_width = net.bin_width if on else 0.0
+        self._act = []  # (bin indices, counts[bins, populations]) of the bins with activity, per chunk
         self.touched = np.empty(self.n, np.int64)
         self.tflag = np.zeros(self.n, np.int8)
         rec = np.zeros(self.n, np.int8)
@@ -276,6 +288,9 @@ class Simulator:
         # with a progress bar, run in up to 200 chunks (a continued run gives the same spikes; states can differ
         # in the last bit, see docs/engine.md)
         n_chunks = min(200, max(1, int(duration))) if progress else 1
+        if self.bin_width > 0:  # bounded activity-bin buffers: at most _MAX_BIN_CELLS counts per chunk
+            rows = max(1, _MAX_BIN_CELLS // max(1, len(self.net.populations)))
+            n_chunks = max(n_chunks, math.ceil(duration / self.bin_width / rows))
         edges = np.linspace(t0, t1, n_chunks + 1)
         edges[-1] = t1
         bar = None
@@ -298,6 +313,13 @@ class Simulator:
         smp_out = np.full((times.size, self.smp_id.size), np.nan)
         self.ctr[dt.C_SMP] = 0
         self.ctr[dt.C_OUT] = 0
+        if self.bin_width > 0:
+            k0 = self._bin(t0)
+            act = np.zeros((self._bin(t1) - k0 + 1, len(self.net.populations)), np.int64)
+            ebin = np.array([self.bin_width, float(k0)])
+        else:
+            act = np.zeros((0, 0), np.int64)
+            ebin = np.zeros(2)
         wall = time.perf_counter()
         res = self.backend.run(
             self.kinds, self.P, self.S, self.nspk, self.rec,
@@ -307,6 +329,7 @@ class Simulator:
             times, self.smp_id, self.smp_var, smp_out,
             self.flush, self.touched, self.tflag,
             self.h_t, self.h_g, self.o_t, self.o_i, self.ctr,
+            self.nupd, self.g_cnt, self.lbin, self.npop, act, ebin,
             t0, t1, self.window)
         self.wall_time += time.perf_counter() - wall
         self.h_t, self.h_g, self.o_t, self.o_i = res
@@ -314,6 +337,10 @@ class Simulator:
         if k:
             self._spk_t.append(self.o_t[:k].copy())
             self._spk_i.append(self.o_i[:k].copy())
+        if act.size:
+            rows = np.flatnonzero(act.any(axis=1))
+            if rows.size:
+                self._act.append((rows + k0, act[rows]))
         if times.size:
             self._smp_t.append((times, masks))
             self._smp_v.append(smp_out)
@@ -365,7 +392,29 @@ class Simulator:
         """Event counters since the last reset."""
         c = self.ctr
         return {"spikes": int(c[dt.C_SPK]), "synaptic_events": int(c[dt.C_SYNEV]),
-                "recurrent_synaptic_events": int(c[dt.C_SYNEV_REC]), "neuron_updates": int(c[dt.C_UPD])}
+                "recurrent_synaptic_events": int(c[dt.C_SYNEV_REC]), "neuron_updates": int(c[dt.C_UPD]),
+                "drive_events": int(c[dt.C_KICK])}
+
+    def _bin(self, t):
+        """Activity bin of time ``t`` (the kernel's rule: floor(t / width + 1e-9))."""
+        return int(math.floor(t / self.bin_width + 1e-9))
+
+    def active_table(self):
+        """Bins with activity and their active-neuron counts per population: (bins, counts[len(bins), n_pops]).
+
+        A bin split between two run() calls appears once, its counts summed (each neuron counts once per bin).
+        """
+        npop = len(self.net.populations)
+        if not self._act:
+            return np.empty(0, np.int64), np.zeros((0, npop), np.int64)
+        if len(self._act) > 1:
+            bins = np.concatenate([b for b, _ in self._act])
+            cnt = np.concatenate([c for _, c in self._act])
+            ub, inv = np.unique(bins, return_inverse=True)
+            out = np.zeros((ub.size, npop), np.int64)
+            np.add.at(out, inv, cnt)
+            self._act = [(ub, out)]
+        return self._act[0]
 
     def memory_bytes(self):
         """Bytes held by connectivity arrays (synapses and delay groups)."""

@@ -225,7 +225,10 @@ def simulate(builder, backend, seed, durations, **kw):
     net, pops, sampled = builder(backend, seed, **kw)
     for d in durations:
         net.run(d)
-    out = {"counters": net.counters, "spikes": {}, "samples": {}, "counts": {}}
+    sim = net._sim
+    bins, act = sim.active_table()
+    out = {"counters": net.counters, "spikes": {}, "samples": {}, "counts": {},
+           "energy": {"nupd": sim.nupd.copy(), "g_cnt": sim.g_cnt.copy(), "bins": bins.copy(), "act": act.copy()}}
     for name, pop in pops.items():
         t, i = pop.spikes
         out["spikes"][name] = (t, i)
@@ -248,6 +251,9 @@ def total_spikes(res):
 
 def assert_agree(ref, got, label):
     assert got["counters"] == ref["counters"], label
+    for key, v in ref["energy"].items():  # energy counters: per neuron, per delay group, per activity bin
+        np.testing.assert_array_equal(got["energy"][key], v, err_msg=f"{label}: energy counter {key}")
+    assert ref["energy"]["act"].sum() > 0 and ref["energy"]["g_cnt"].sum() > 0, label
     for name, (t_ref, i_ref) in ref["spikes"].items():
         t, i = got["spikes"][name]
         assert t.size == t_ref.size, f"{label}: {name}: {t.size} spikes, reference {t_ref.size}"
@@ -338,7 +344,8 @@ def _kernel_args(net):
     return [s.kinds, s.P, s.S, s.nspk, s.rec, s.g_ptr, s.g_src, s.g_delay, s.g_syn, s.syn_tgt, s.syn_w,
             s.d_ptr, s.d_rate, s.d_dt, s.d_w, s.d_next, s.d_rng, s.src_t, s.src_id, s.psrc, s.rng,
             smp_t, s.smp_id, s.smp_var, np.empty((0, s.smp_id.size)), s.flush, s.touched, s.tflag,
-            s.h_t, s.h_g, s.o_t, s.o_i, s.ctr, s.t, s.t + 1.0, s.window]
+            s.h_t, s.h_g, s.o_t, s.o_i, s.ctr, s.nupd, s.g_cnt, s.lbin, s.npop, np.zeros((12, 3), np.int64),
+            np.array([0.1, s._bin(s.t)]), s.t, s.t + 1.0, s.window]
 
 
 @pytest.mark.parametrize("index, bad, exc, needle", [
@@ -350,7 +357,13 @@ def _kernel_args(net):
     (5, lambda a: a[::-1].copy(), ValueError, "g_ptr"),
     (27, lambda a: a[:1].copy(), ValueError, "tflag"),
     (32, lambda a: a[:3].copy(), ValueError, "ctr"),
-    (35, lambda a: 0.0, ValueError, "window"),
+    (33, lambda a: a[:2].copy(), ValueError, "nupd"),
+    (34, lambda a: a[:-1].copy(), ValueError, "g_cnt"),
+    (36, lambda a: a + 5, ValueError, "npop"),
+    (37, lambda a: a.ravel().copy(), ValueError, "act"),
+    (38, lambda a: np.array([-1.0, 0.0]), ValueError, "ebin"),
+    (38, lambda a: np.array([0.1, 0.5]), ValueError, "ebin"),
+    (41, lambda a: 0.0, ValueError, "window"),
 ])
 def test_cython_entry_checks_name_the_argument(index, bad, exc, needle):
     need("cython")

@@ -27,6 +27,14 @@ Semantics (see ``docs/engine.md`` for the prose version)
   V_reset; exponential synaptic currents keep decaying and receiving input.
 * At most one spike per neuron per instant.
 * State samples at ``t`` are the left limit: the state just before events at ``t``.
+* Energy counters (switched off by zero-length ``nupd``/``g_cnt`` and ``ebin[0] == 0``):
+  ``nupd[j]`` counts the closed-form advances of neuron ``j`` (``ctr[C_UPD]`` their sum),
+  ``g_cnt[g]`` the deliveries of group ``g`` (so the synaptic operations of any subset
+  of synapses follow exactly), ``ctr[C_KICK]`` the Poisson-drive kicks, and
+  ``act[k, npop[j]]`` the neurons of column ``npop[j]`` that spiked at least once in
+  bin ``[k w, (k + 1) w)`` (w = ``ebin[0]``, k offset by ``ebin[1]``; a spike within
+  1e-9 bin widths below an edge counts in the next bin, which absorbs the rounding of
+  grid-aligned times).
 """
 
 import math
@@ -35,6 +43,7 @@ import numpy as np
 
 from ..dtypes import (
     C_HEAP,
+    C_KICK,
     C_OUT,
     C_SMP,
     C_SPK,
@@ -456,7 +465,7 @@ def next_kick(j, S, d_ptr, d_rate, d_dt, d_next, d_rng):
     return best
 
 
-def advance(kind, P, S, j, t1, incl, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_next, d_rng, ctr):
+def advance(kind, P, S, j, t1, incl, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_next, d_rng, ctr, nupd):
     """Advance neuron ``j`` towards ``t1``; stop at its first spike.
 
     ``x1`` is :func:`xfac` at ``t1`` (the caller shares it between neurons), ``T0`` the
@@ -478,6 +487,8 @@ def advance(kind, P, S, j, t1, incl, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_nex
             tg = tk
         if t0 < tg:
             ctr[C_UPD] += 1
+            if nupd.shape[0] != 0:
+                nupd[j] += 1
             ref = S[j, S_REF]
             if t0 < ref:
                 te = tg
@@ -501,6 +512,7 @@ def advance(kind, P, S, j, t1, incl, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_nex
             S[j, S_T] = tg
         if tk < t1 or (incl and tk == t1):
             w = kick_weight(d, d_rate, d_dt, d_w, d_rng)
+            ctr[C_KICK] += 1
             d_next[d] = drive_next(d, tk, d_rate, d_dt, d_rng)
             next_kick(j, S, d_ptr, d_rate, d_dt, d_next, d_rng)
             receive(kind, P, S, j, w, tk)
@@ -547,13 +559,26 @@ def grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr):
     return h_t, h_g, o_t, o_i
 
 
-def emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr):
+def emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin):
     """Neuron ``j`` spikes at ``t``: count, record, queue one entry per delay group.
 
-    The caller guarantees room (:func:`need_room` / :func:`grow`).
+    With activity bins (``ebin[0]`` = bin width > 0) the neuron's first spike in bin
+    k = floor(t / width + 1e-9) adds one to ``act[k - ebin[1], npop[j]]``; ``lbin[j]``
+    holds the last bin it was counted in. The caller guarantees room
+    (:func:`need_room` / :func:`grow`).
     """
     nspk[j] += 1
     ctr[C_SPK] += 1
+    if ebin[0] > 0.0:
+        k = np.int64(math.floor(t / ebin[0] + 1e-9))
+        if k != lbin[j]:
+            lbin[j] = k
+            b = k - np.int64(ebin[1])
+            if b < 0:
+                b = 0
+            if b >= act.shape[0]:
+                b = act.shape[0] - 1
+            act[b, npop[j]] += 1
     if rec[j] != 0:
         n = ctr[C_OUT]
         o_t[n] = t
@@ -564,23 +589,23 @@ def emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr):
 
 
 def advance_emit(kind, P, S, j, t1, x1, T0, dc, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_dt, d_w, d_next, d_rng,
-                 h_t, h_g, o_t, o_i, ctr):
+                 h_t, h_g, o_t, o_i, ctr, nupd, lbin, npop, act, ebin):
     """Advance neuron ``j`` to ``t1``, emitting and resetting at every spike on the way.
 
     Returns the buffers, which are reallocated if they had to grow.
     """
     while True:
-        ts = advance(kind, P, S, j, t1, False, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_next, d_rng, ctr)
+        ts = advance(kind, P, S, j, t1, False, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_next, d_rng, ctr, nupd)
         if ts == INF:
             return h_t, h_g, o_t, o_i
         if need_room(j, rec, g_ptr, h_t, o_t, ctr):
             h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
-        emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr)
+        emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin)
         reset(kind, P, S, j, ts)
 
 
 def take_samples(tlim, inclusive, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_dt, d_w, d_next,
-                 d_rng, smp_t, smp_id, smp_var, smp_out, h_t, h_g, o_t, o_i, ctr):
+                 d_rng, smp_t, smp_id, smp_var, smp_out, h_t, h_g, o_t, o_i, ctr, nupd, lbin, npop, act, ebin):
     """Record the sampled state at every sample time < tlim (<= tlim if ``inclusive``)."""
     p = ctr[C_SMP]
     while p < smp_t.shape[0] and (smp_t[p] < tlim or (inclusive and smp_t[p] == tlim)):
@@ -591,8 +616,7 @@ def take_samples(tlim, inclusive, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay
             if S[j, S_T] < ts and kind != KIND_PARROT and kind != KIND_SOURCE and kind != KIND_POISSON:
                 h_t, h_g, o_t, o_i = advance_emit(kind, P, S, j, ts, xfac(kind, P, j, ts, T0), T0, dc, nspk, rec,
                                                   g_ptr, g_delay, d_ptr, d_rate, d_dt, d_w, d_next, d_rng, h_t, h_g,
-                                                  o_t, o_i,
-                                                  ctr)
+                                                  o_t, o_i, ctr, nupd, lbin, npop, act, ebin)
             smp_out[p, c] = S[j, smp_var[c]]
         p += 1
     ctr[C_SMP] = p
@@ -607,6 +631,7 @@ def run(kinds, P, S, nspk, rec,
         smp_t, smp_id, smp_var, smp_out,
         flush, touched, tflag,
         h_t, h_g, o_t, o_i, ctr,
+        nupd, g_cnt, lbin, npop, act, ebin,
         t_start, t_stop, window):
     """Simulate from ``t_start`` to ``t_stop`` (ms).
 
@@ -636,7 +661,7 @@ def run(kinds, P, S, nspk, rec,
             j = src_id[p]
             if need_room(j, rec, g_ptr, h_t, o_t, ctr):
                 h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
-            emit(j, src_t[p], nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr)
+            emit(j, src_t[p], nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin)
             p += 1
         ctr[C_SRC] = p
         for q in range(psrc.shape[0]):
@@ -646,7 +671,7 @@ def run(kinds, P, S, nspk, rec,
             while S[j, S_T] < Te:
                 if need_room(j, rec, g_ptr, h_t, o_t, ctr):
                     h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
-                emit(j, S[j, S_T], nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr)
+                emit(j, S[j, S_T], nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin)
                 S[j, S_T] = S[j, S_T] + exp_interval(rng, j, P[j, P_RATE])
         # 2. deliver queued spikes arriving in [T, Te), one instant at a time
         while ctr[C_HEAP] > 0 and h_t[0] < Te:
@@ -654,7 +679,7 @@ def run(kinds, P, S, nspk, rec,
             if ctr[C_SMP] < smp_t.shape[0] and smp_t[ctr[C_SMP]] <= t:
                 h_t, h_g, o_t, o_i = take_samples(t, True, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr,
                                                   d_rate, d_dt, d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
-                                                  h_t, h_g, o_t, o_i, ctr)
+                                                  h_t, h_g, o_t, o_i, ctr, nupd, lbin, npop, act, ebin)
             ntouch = 0
             c_tau = -1.0  # cache of xfac(t) for the last membrane time constant seen at this instant
             c_x = 1.0
@@ -664,6 +689,8 @@ def run(kinds, P, S, nspk, rec,
                 k0 = g_syn[g]
                 k1 = g_syn[g + 1]
                 ctr[C_SYNEV] += k1 - k0
+                if g_cnt.shape[0] != 0:
+                    g_cnt[g] += 1
                 src_kind = kinds[g_src[g]]
                 if src_kind != KIND_SOURCE and src_kind != KIND_POISSON:
                     ctr[C_SYNEV_REC] += k1 - k0
@@ -682,12 +709,12 @@ def run(kinds, P, S, nspk, rec,
                                 x1 = c_x
                             while True:
                                 ts = advance(kind, P, S, j, t, True, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_next,
-                                             d_rng, ctr)
+                                             d_rng, ctr, nupd)
                                 if ts == INF:
                                     break
                                 if need_room(j, rec, g_ptr, h_t, o_t, ctr):
                                     h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
-                                emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr)
+                                emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin)
                                 reset(kind, P, S, j, ts)
                     receive(kind, P, S, j, syn_w[k], t)
                     if tflag[j] == 0:
@@ -701,14 +728,14 @@ def run(kinds, P, S, nspk, rec,
                 if kind == KIND_PARROT or fires_on_input(kind, P, S, j, t):
                     if need_room(j, rec, g_ptr, h_t, o_t, ctr):
                         h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
-                    emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr)
+                    emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin)
                     if kind != KIND_PARROT:
                         reset(kind, P, S, j, t)
         # 3. samples, then flush neurons that can fire between inputs to the window end
         if ctr[C_SMP] < smp_t.shape[0] and smp_t[ctr[C_SMP]] < Te:
             h_t, h_g, o_t, o_i = take_samples(Te, False, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr,
                                               d_rate, d_dt, d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
-                                              h_t, h_g, o_t, o_i, ctr)
+                                              h_t, h_g, o_t, o_i, ctr, nupd, lbin, npop, act, ebin)
         c_tau = -1.0
         c_x = 1.0
         for q in range(flush.shape[0]):
@@ -722,12 +749,13 @@ def run(kinds, P, S, nspk, rec,
                         c_x = math.exp((Te - T0) / c_tau)
                     x1 = c_x
                 while True:
-                    ts = advance(kind, P, S, j, Te, False, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_next, d_rng, ctr)
+                    ts = advance(kind, P, S, j, Te, False, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_next, d_rng, ctr,
+                                 nupd)
                     if ts == INF:
                         break
                     if need_room(j, rec, g_ptr, h_t, o_t, ctr):
                         h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
-                    emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr)
+                    emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin)
                     reset(kind, P, S, j, ts)
         T = Te
     return h_t, h_g, o_t, o_i
