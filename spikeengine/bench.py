@@ -36,15 +36,16 @@ def _spec_module():
     return nest_side
 
 
-def build_from_spec(spec, backend=None, drive="grid"):
+def build_from_spec(spec, backend=None, drive="grid", counters=True):
     """Build the benchmark network ``spec`` (see ``benchmarks/nest_side.network_spec``) in spikeengine.
 
     ``drive="grid"``: the external Poisson input on a 0.1 ms grid, as NEST's ``poisson_generator`` and
     Brian2's ``PoissonInput`` deliver it (the identical network); ``"exact"``: a continuous Poisson process.
+    ``counters``: keep the energy counters (0.1 ms activity bins), as a user's network does by default.
     """
     import spikeengine as se
 
-    net = se.Network(seed=int(spec["seed"]), backend=backend)
+    net = se.Network(seed=int(spec["seed"]), backend=backend, counters=counters)
     N, NE, CE, CI = spec["N"], spec["NE"], spec["CE"], spec["CI"]
     p = dict(spec["neuron"], V_m=np.asarray(spec["V_m0"], dtype=np.float64))
     if spec["net"] == "brunel":
@@ -65,12 +66,12 @@ def build_from_spec(spec, backend=None, drive="grid"):
     return net, pop
 
 
-def run_side(net_name, N, regime, T, seed, backend, drive="grid"):
+def run_side(net_name, N, regime, T, seed, backend, drive="grid", counters=True):
     """Build and run one network in this process; returns the result row (dict)."""
     spec = _spec_module().network_spec(net_name, N, regime, seed)
     warm_up(backend)  # JIT compile time is not counted
     t0 = time.perf_counter()
-    net, pop = build_from_spec(spec, backend, drive)
+    net, pop = build_from_spec(spec, backend, drive, counters)
     net.run(0.0)  # compiles the network into kernel arrays
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -79,7 +80,7 @@ def run_side(net_name, N, regime, T, seed, backend, drive="grid"):
     c = net.counters
     sim = net._sim
     return {
-        "simulator": "spikeengine", "backend": net.backend, "drive": drive, "net": net_name,
+        "simulator": "spikeengine", "backend": net.backend, "drive": drive, "counters": counters, "net": net_name,
         "regime": spec["regime"], "N": N,
         "n_synapses": sim.n_synapses, "sim_ms": T, "wall_s": wall, "build_s": build_s,
         "n_spikes": int(c["spikes"]), "rate_hz": c["spikes"] / N / (T / 1000.0),
@@ -119,10 +120,12 @@ def main(args):
     rows = []
     for kind, regime, N in nets:
         tag = f"{kind}-{regime}-{N}" if kind == "brunel" else f"cuba-{N}"
-        for sim in sims:
+        for sim in [s for s in sims for _ in range(2 if s == "spikeengine" and args.counters == "both" else 1)]:
             if sim == "spikeengine":
+                ctr = args.counters if args.counters != "both" else ("off" if any(
+                    r["tag"] == tag and r.get("counters") for r in rows) else "on")
                 cmd = [sys.executable, "-m", "spikeengine.bench", "--side", kind, str(N), regime, str(args.duration),
-                       args.backend or "auto", args.drive]
+                       args.backend or "auto", args.drive, ctr]
             elif sim == "nest":
                 cmd = [sys.executable, str(BENCH_DIR / "nest_side.py"), "--net", kind, "--N", str(N), "--T",
                        str(args.duration), "--json"] + (["--regime", regime] if kind == "brunel" else [])
@@ -164,9 +167,17 @@ def _print_table(rows):
         sim = r["simulator"] + (f"/{r['backend']}" if "backend" in r else "")
         if r.get("drive") == "exact":
             sim += "*"
+        if r.get("counters") is False:
+            sim += "-"
         print(f"{r['tag']:<18}{sim:<14}{r.get('n_synapses', 0):>11}{r['sim_ms'] / 1000:>7.1f}{r['wall_s']:>9.3f}"
               f"{r['rate_hz']:>9.2f}{ev:>16.3g}{r['peak_rss_mb']:>13.0f}{'' if bps is None else f'{bps:.1f}':>7}"
               f"{ratio:>8.2f}x")
+    for tag in dict.fromkeys(r["tag"] for r in rows):
+        on = [r["wall_s"] for r in rows if r["tag"] == tag and r.get("counters") is True]
+        off = [r["wall_s"] for r in rows if r["tag"] == tag and r.get("counters") is False]
+        if on and off:
+            print(f"{tag}: energy counters cost {100.0 * (on[0] / off[0] - 1.0):+.1f} % of the simulation time "
+                  f"({on[0]:.3f} s with, {off[0]:.3f} s without; '-' marks the run without counters)")
 
 
 if __name__ == "__main__":
@@ -174,6 +185,7 @@ if __name__ == "__main__":
         kind, N, regime, T = sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
         backend = sys.argv[6] if len(sys.argv) > 6 and sys.argv[6] != "auto" else None
         drive = sys.argv[7] if len(sys.argv) > 7 else "grid"
-        print(json.dumps(run_side(kind, N, regime, T, 12345, backend, drive)))
+        counters = (sys.argv[8] if len(sys.argv) > 8 else "on") == "on"
+        print(json.dumps(run_side(kind, N, regime, T, 12345, backend, drive, counters)))
     else:
         print(__doc__)

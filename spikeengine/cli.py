@@ -27,7 +27,8 @@ def _cmd_demo(args):
     from .demo import run_demo
 
     summary = run_demo(size=args.size, duration_ms=args.duration, seed=args.seed, backend=args.backend,
-                       out=(lambda *a, **k: print(*a, file=sys.stderr, **k)) if args.json else print)
+                       out=(lambda *a, **k: print(*a, file=sys.stderr, **k)) if args.json else print,
+                       energy_report=args.energy_report)
     if args.json:
         print(json.dumps(summary))
     return 0
@@ -57,6 +58,8 @@ def build_parser():
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--backend", choices=("cython", "numba", "python"), default=None)
     d.add_argument("--json", action="store_true", help="print a JSON summary on stdout, the table on stderr")
+    d.add_argument("--energy-report", metavar="FILE", default=None,
+                   help="write the energy report (counts, Sima energy, NeuroBench metrics, estimates) as JSON")
     d.set_defaults(func=_cmd_demo)
 
     b = sub.add_parser("bench", help="benchmark against NEST and Brian2 on identical networks")
@@ -69,6 +72,8 @@ def build_parser():
     b.add_argument("--drive", choices=("grid", "exact"), default="grid",
                    help="external Poisson input of the Brunel network: on the 0.1 ms grid as NEST/Brian2 (default) "
                         "or a continuous process")
+    b.add_argument("--counters", choices=("on", "off", "both"), default="on",
+                   help="energy counters in spikeengine's runs; 'both' runs it with and without and prints their cost")
     b.add_argument("--brian2-python", default=None, help="python of a venv with brian2 (numpy<2); "
                    "default: .venv-brian2/bin/python if it exists")
     b.add_argument("--json", action="store_true", help="print the result rows as JSON")
@@ -93,6 +98,10 @@ def main(argv=None):
     except SpikeEngineError as exc:
         print(f"spikeengine: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # an output file that cannot be written
+        print(f"spikeengine: error: {exc.strerror if exc.filename is None and exc.strerror else exc}",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("spikeengine: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

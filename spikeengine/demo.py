@@ -95,14 +95,17 @@ def events_to_spike_trains(events, size):
     return [t_ms[bounds[i]:bounds[i + 1]] for i in range(2 * size * size)]
 
 
-def build_demo(size=32, duration_ms=200.0, seed=0, backend=None):
-    """Build the demo network and its input; returns ``(net, populations, n_events)``."""
+def build_demo(size=32, duration_ms=200.0, seed=0, backend=None, bin_width=0.1):
+    """Build the demo network and its input; returns ``(net, populations, n_events)``.
+
+    ``bin_width``: activity-bin width of the energy counters, ms.
+    """
     from .connectors import FromArrays
     from .network import Network
 
     events = moving_bar_events(size=size, duration_ms=duration_ms, seed=seed)
     trains = events_to_spike_trains(events, size)
-    net = Network(seed=seed, backend=backend)
+    net = Network(seed=seed, backend=backend, bin_width=bin_width)
     retina = net.spike_source(trains, name="retina")
     m = size // 2  # conv layer: m x m units per polarity, 4x4 fields, stride 2
     cell = LIF(E_L=-65.0, V_m=-65.0, V_th=-50.0, V_reset=-65.0, tau_m=10.0, C_m=1.0, t_ref=2.0)
@@ -141,8 +144,11 @@ def build_demo(size=32, duration_ms=200.0, seed=0, backend=None):
     return net, (retina, conv, readout), len(events)
 
 
-def run_demo(size=32, duration_ms=200.0, seed=0, backend=None, out=print):
-    """Run the demo and print spike counts, rates, counters and wall time; returns a summary dict."""
+def run_demo(size=32, duration_ms=200.0, seed=0, backend=None, out=print, energy_report=None):
+    """Run the demo and print spike counts, rates, counters, the energy report and wall time.
+
+    ``energy_report``: a path to write the full energy report to (JSON). Returns a summary dict.
+    """
     from .simulator import warm_up
 
     compile_s = warm_up(backend)  # a JIT backend compiles on first use: timed apart from the simulation
@@ -163,9 +169,14 @@ def run_demo(size=32, duration_ms=200.0, seed=0, backend=None, out=print):
         summary["populations"][pop.name] = {"size": pop.size, "spikes": n_spk, "rate_hz": pop.rate()}
     t, i = pops[2].spikes
     out("readout spikes (first 8): " + ", ".join(f"{ti:.3f} ms #{ii}" for ti, ii in zip(t[:8], i[:8])))
-    out(f"synaptic events {c['synaptic_events']}, neuron updates {c['neuron_updates']} "
-        f"(a 0.1 ms clock would do {int(net.size * duration_ms / 0.1)})")
+    report = net.energy_report()
+    out(report.summary())
+    if energy_report is not None:
+        report.to_json(energy_report)
+        out(f"energy report written to {energy_report}")
     out(f"build {build_s:.2f} s, simulate {wall:.3f} s wall ({c['synaptic_events'] / max(wall, 1e-9):.3g} "
         f"synaptic events/s); kernel warm-up {compile_s:.2f} s")
-    summary.update(counters=c, wall_s=wall, build_s=build_s, warmup_s=compile_s)
+    e = report.to_dict()
+    summary.update(counters=c, wall_s=wall, build_s=build_s, warmup_s=compile_s,
+                   energy={k: e[k] for k in ("energy_complexity", "neurobench", "estimate")})
     return summary

@@ -45,3 +45,25 @@ def test_console_script_runs_demo():
     out = subprocess.run([sys.executable, "-m", "spikeengine.cli", "demo", "--duration", "20", "--backend", "python"],
                          capture_output=True, text=True, check=True).stdout
     assert "retina" in out and "readout" in out and "synaptic events" in out
+
+
+def test_demo_writes_energy_report(tmp_path, capsys):
+    path = tmp_path / "energy.json"
+    assert main(["demo", "--duration", "40", "--backend", "python", "--json", "--energy-report", str(path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    report = json.loads(path.read_text())
+    assert report["format"] == "spikeengine-energy-report"
+    assert report["counts"]["spikes"] == summary["counters"]["spikes"]
+    assert report["counts"]["synops"] == summary["counters"]["synaptic_events"]
+    assert report["energy_complexity"] == summary["energy"]["energy_complexity"]
+    # the network's own activity: conv + readout spikes, each neuron once per 0.1 ms bin
+    own = summary["populations"]["conv"]["spikes"] + summary["populations"]["readout"]["spikes"]
+    assert 0 < report["energy_complexity"]["network"]["energy_total"] <= own
+
+
+def test_unwritable_energy_report_is_a_clear_error(tmp_path, capsys):
+    target = tmp_path / "missing" / "energy.json"
+    assert main(["demo", "--duration", "5", "--backend", "python", "--energy-report", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "energy.json" in err
+    assert not (tmp_path / "missing").exists()
