@@ -17,6 +17,7 @@ Examples
 
 __version__ = "0.1.0"
 
+from . import io as io  # sensor streams: spikeengine.io.read_events, SensorMap, ...
 from .connectors import AllToAll, FixedInDegree, FixedProbability, FromArrays, OneToOne, from_sparse
 from .errors import BackendError, InputFormatError, NetworkError, ParameterError, SpikeEngineError
 from .models import ALIF, IF, LIF, LeakyIntegrator, LIFExp, Parrot

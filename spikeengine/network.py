@@ -357,6 +357,55 @@ class Network:
             trains.append(a)
         return self._add(name, len(trains), None, ("array", trains), prefix="source")
 
+    def stream_source(self, size, name=None):
+        """Add ``size`` spike sources whose spikes arrive while the network runs (sensor streams).
+
+        Feed them with :meth:`feed` or :meth:`run_stream` (a recording, an iterator of
+        event chunks, or a live socket source from :mod:`spikeengine.io`).
+
+        Examples
+        --------
+        >>> import spikeengine as se
+        >>> net = se.Network()
+        >>> cam = net.stream_source(4, name="cam")
+        >>> cell = net.population(1, se.LIF(E_L=0.0, V_m=0.0, V_th=1.0, V_reset=0.0, C_m=1.0))
+        >>> _ = net.connect(cam, cell, weight=0.6, delay=1.0)
+        >>> cell.record("spikes")
+        >>> net.feed(cam, [2.0, 2.0], [0, 3])
+        2
+        >>> net.run(5.0)
+        >>> cell.spikes[0].tolist()
+        [3.0]
+        """
+        if int(size) != size or size < 0:
+            raise NetworkError(f"stream source size must be a non-negative integer, got {size!r}")
+        return self._add(name, size, None, ("stream", None), prefix="stream")
+
+    def feed(self, pop, times, ids, late="error"):
+        """Queue spikes of stream source ``pop``: local ``ids`` at ``times`` (ms, not before :attr:`t`).
+
+        Returns the number of spikes queued; see :func:`spikeengine.streaming.feed`.
+        """
+        from .streaming import feed
+
+        return feed(self, pop, times, ids, late)
+
+    def run_stream(self, stream, pop, mapping=None, **kw):
+        """Run while feeding an event stream into ``pop`` chunk by chunk (constant memory).
+
+        See :func:`spikeengine.streaming.run_stream` for the options; returns its statistics.
+        """
+        from .streaming import run_stream
+
+        return run_stream(self, stream, pop, mapping, **kw)
+
+    def _simulator(self):
+        if self._sim is None:
+            from .simulator import Simulator
+
+            self._sim = Simulator(self)
+        return self._sim
+
     def poisson_source(self, size, rate, name=None):
         """Add ``size`` independent Poisson spike sources (PyNN ``SpikeSourcePoisson``).
 
@@ -446,11 +495,7 @@ class Network:
         if not (isinstance(duration, (int, float, np.floating, np.integer)) and math.isfinite(duration)
                 and duration >= 0):
             raise ParameterError(f"run: duration must be a finite number of ms >= 0, got {duration!r}")
-        if self._sim is None:
-            from .simulator import Simulator
-
-            self._sim = Simulator(self)
-        self._sim.run(float(duration), progress=progress)
+        self._simulator().run(float(duration), progress=progress)
 
     def reset(self):
         """Return to t = 0 with the initial state and empty recordings (same structure and seed)."""

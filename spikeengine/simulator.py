@@ -92,6 +92,8 @@ class Simulator:
             if pop.source is None:
                 kinds[rows] = pop.model.kind
                 pop.model.fill(P, S0, rows, f"population {pop.name!r}")
+            elif pop.source[0] == "stream":
+                kinds[rows] = dt.KIND_SOURCE  # spikes arrive at run time (Simulator.inject)
             elif pop.source[0] == "array":
                 kinds[rows] = dt.KIND_SOURCE
                 for i, tr in enumerate(pop.source[1]):
@@ -114,6 +116,7 @@ class Simulator:
         else:
             self.src_t, self.src_id = np.empty(0), np.empty(0, np.int64)
         self.psrc = np.concatenate(psrc).astype(np.int64) if psrc else np.empty(0, np.int64)
+        self._src0 = (self.src_t, self.src_id)
 
         # Poisson drives (per neuron, lazily generated)
         d_owner, d_rate, d_w, d_dt = [], [], [], []
@@ -217,6 +220,8 @@ class Simulator:
         net = self.net
         self.t = 0.0
         self.wall_time = 0.0  # seconds spent in the kernel since the last reset
+        self.src_t, self.src_id = self._src0
+        self.late_dropped = 0  # streamed spikes dropped for arriving after their time (late="drop")
         self.S = aligned_zeros(self.S0.shape)
         self.S[:] = self.S0
         self.nspk = np.zeros(self.n, np.int64)
@@ -280,10 +285,37 @@ class Simulator:
         return times, [np.isin(times, ts) for ts in per]
 
     # ------------------------------------------------------------------ run
+    def inject(self, times, ids):
+        """Queue source spikes (global neuron ``ids`` at ``times`` ms >= the current time).
+
+        The spikes not yet emitted and the new ones are merged in (time, id) order; the
+        consumed ones are released, so a stream fed chunk by chunk needs constant memory.
+        """
+        p = int(self.ctr[dt.C_SRC])
+        nt = np.asarray(times, np.float64)
+        ni = np.asarray(ids, np.int64)
+        order = np.lexsort((ni, nt))
+        nt, ni = nt[order], ni[order]
+        rt, ri = self.src_t[p:], self.src_id[p:]
+        if rt.size and nt.size and (nt[0] < rt[-1] or (nt[0] == rt[-1] and ni[0] < ri[-1])):
+            t = np.concatenate([rt, nt])  # interleaved with queued spikes: merge
+            i = np.concatenate([ri, ni])
+            order = np.lexsort((i, t))
+            nt, ni = t[order], i[order]
+        elif rt.size:
+            nt, ni = np.concatenate([rt, nt]), np.concatenate([ri, ni])  # a stream in time order: append
+        self.src_t, self.src_id = nt, ni
+        self.ctr[dt.C_SRC] = 0
+
     def run(self, duration, progress=False):
         """Advance the network by ``duration`` ms."""
-        t0, t1 = self.t, self.t + duration
-        if duration == 0:
+        self.run_to(self.t + duration, progress)
+
+    def run_to(self, t1, progress=False):
+        """Advance the network to time ``t1`` ms (exactly: ``self.t`` becomes ``t1``)."""
+        t0 = self.t
+        duration = t1 - t0
+        if duration <= 0:
             return
         # with a progress bar, run in up to 200 chunks (a continued run gives the same spikes; states can differ
         # in the last bit, see docs/engine.md)
@@ -344,7 +376,7 @@ class Simulator:
         if times.size:
             self._smp_t.append((times, masks))
             self._smp_v.append(smp_out)
-        self.t = t1
+        self.t = float(t1)
 
     # -------------------------------------------------------------- results
     def _all_spikes(self):
