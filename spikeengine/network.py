@@ -284,6 +284,8 @@ class Network:
         self.projections = []
         self._n = 0
         self._sim = None
+        #: free-form provenance, saved with the network (e.g. the options a NIR import assumed)
+        self.metadata = {}
 
     def __repr__(self):
         return f"<Network: {len(self.populations)} populations, {len(self.projections)} projections, t={self.t} ms>"
