@@ -1,0 +1,37 @@
+"""The example scripts run and print what they promise."""
+
+import json
+import os
+import runpy
+
+EX = os.path.join(os.path.dirname(__file__), "..", "examples")
+
+
+def _main(name):
+    return runpy.run_path(os.path.join(EX, name), run_name="example")["main"]
+
+
+def test_save_and_run(tmp_path, capsys, monkeypatch):
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+    monkeypatch.setenv("PYTHONPATH", root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    summary = _main("save_and_run.py")(["--dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "$ spikeengine run" in out
+    s = summary["samples"][0]
+    assert s["spikes"]["camera"] > 1000 and s["spikes"]["layer"] > 0
+    assert sorted(os.listdir(tmp_path)) == ["bar.aedat4", "energy.json", "net.h5", "spikes.csv"]
+    assert json.loads((tmp_path / "energy.json").read_text())["counts"]["spikes"] == sum(s["spikes"].values())
+
+
+def test_stream_dvs(tmp_path, capsys):
+    try:
+        import matplotlib  # noqa: F401 - optional (the plot extra)
+
+        plot = ["--plot", str(tmp_path / "raster.png")]
+    except ImportError:
+        plot = []
+    stats = _main("stream_dvs.py")(plot)
+    out = capsys.readouterr().out
+    assert "faster than real time" in out and stats["fed"] == stats["events"] > 1000
+    if plot:
+        assert (tmp_path / "raster.png").stat().st_size > 1000
