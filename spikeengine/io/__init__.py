@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from ..errors import InputFormatError, ParameterError
-from .events import BLOCK_EVENTS, EVENT_DTYPE, EventReader, Events, rechunk
+from .events import BLOCK_EVENTS, EVENT_DTYPE, EventReader, Events, EventSource, rechunk
 from .mapping import SensorMap
 
 #: name -> (reader class, file extensions, sniff(head_bytes, path) -> bool)
@@ -147,6 +147,6 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Aedat4Client", "Aedat4Server", "BLOCK_EVENTS", "EVENT_DTYPE", "EventReader", "Events", "FORMATS",
-           "SensorMap", "StreamTimeout", "UdpEventSource", "detect_format", "from_structured", "iter_events",
-           "open_events", "read_events", "rechunk", "register", "serve_aedat4"]
+__all__ = ["Aedat4Client", "Aedat4Server", "BLOCK_EVENTS", "EVENT_DTYPE", "EventReader", "EventSource", "Events",
+           "FORMATS", "SensorMap", "StreamTimeout", "UdpEventSource", "detect_format", "from_structured",
+           "iter_events", "open_events", "read_events", "rechunk", "register", "serve_aedat4"]

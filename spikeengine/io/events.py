@@ -129,7 +129,45 @@ class Events:
         return h.hexdigest()
 
 
-class EventReader:
+class EventSource:
+    """Anything that yields EVENT_DTYPE blocks (file readers, live sockets): chunking, ``read()``,
+    iteration and ``with``. Subclasses implement ``_blocks()`` and ``_wrap(block) -> Events``."""
+
+    tick_us = 1.0
+
+    def _blocks(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _wrap(self, data):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def chunks(self, n_events=None, window_us=None):
+        """Iterate in chunks of ``n_events`` events or ``window_us`` microseconds (default: as decoded).
+
+        Time windows are [t0 + k W, t0 + (k + 1) W) from the first event's time t0; empty
+        windows are skipped. Memory stays bounded by one block plus one chunk.
+        """
+        return rechunk(self._blocks(), self._wrap, n_events=n_events,
+                       window_ticks=None if window_us is None else window_us / self.tick_us)
+
+    def read(self):
+        """Everything (the whole recording, or until a live stream ends) as one :class:`Events`."""
+        return Events.concatenate([self._wrap(b) for b in self._blocks()], like=self._wrap(np.empty(0, EVENT_DTYPE)))
+
+    def __iter__(self):
+        return self.chunks()
+
+    def close(self):
+        """Release the file or socket (file readers open the file per iteration: nothing to do)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class EventReader(EventSource):
     """Base class of the file readers: header parsing in ``__init__``, blocks in :meth:`_blocks`.
 
     Subclasses set ``format`` and implement ``_open()`` (parse the header; set ``tick_us``,
@@ -140,7 +178,6 @@ class EventReader:
     """
 
     format = None
-    tick_us = 1.0
 
     def __init__(self, path, sensor_size=None, **options):
         self.path = os.fspath(path)
@@ -154,40 +191,12 @@ class EventReader:
     def _open(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _blocks(self):  # pragma: no cover - abstract
-        raise NotImplementedError
-
     def _error(self, what, offset=None):
         where = f" at byte {offset}" if offset is not None else ""
         return InputFormatError(f"{self.path}: {self.format}{where}: {what}")
 
     def _wrap(self, data):
         return Events(data, self.tick_us, self.sensor_size, self.format, self.path)
-
-    def chunks(self, n_events=None, window_us=None):
-        """Iterate the recording in chunks of ``n_events`` events or ``window_us`` microseconds.
-
-        Time windows are [t0 + k W, t0 + (k + 1) W) from the first event's time t0; empty
-        windows are skipped. Memory stays bounded by one block plus one chunk.
-        """
-        return rechunk(self._blocks(), self._wrap, n_events=n_events,
-                       window_ticks=None if window_us is None else window_us / self.tick_us)
-
-    def read(self):
-        """The whole recording as one :class:`Events`."""
-        return Events.concatenate([self._wrap(b) for b in self._blocks()], like=self._wrap(np.empty(0, EVENT_DTYPE)))
-
-    def __iter__(self):
-        return self.chunks()
-
-    def close(self):
-        """Release the file (readers open it per iteration; nothing to do by default)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def rechunk(blocks, wrap, n_events=None, window_ticks=None):

@@ -49,9 +49,10 @@ from .aedat4 import (
     events_stream,
     info_node_xml,
     iter_packets,
+    raw_to_events,
     read_io_header,
 )
-from .events import EVENT_DTYPE, Events, rechunk
+from .events import Events, EventSource
 
 
 class StreamTimeout(InputFormatError, TimeoutError):
@@ -82,7 +83,7 @@ def _parse_address(address):
     raise ParameterError(f"address must be (host, port) or a UNIX socket path, got {address!r}")
 
 
-class Aedat4Client:
+class Aedat4Client(EventSource):
     """Receive an AEDAT 4 event stream from a DV network / UNIX-socket output or a :class:`Aedat4Server`.
 
     Connects and reads the IOHeader on construction; iterating yields one :class:`Events`
@@ -204,17 +205,6 @@ class Aedat4Client:
     def _wrap(self, data):
         return Events(data, 1.0, self.sensor_size, "aedat4", self.source)
 
-    def __iter__(self):
-        return self.chunks()
-
-    def chunks(self, n_events=None, window_us=None):
-        """Iterate in chunks of ``n_events`` events or ``window_us`` microseconds (default: per packet)."""
-        return rechunk(self._blocks(), self._wrap, n_events=n_events, window_ticks=window_us)
-
-    def read(self):
-        """Everything until the server closes the stream, as one :class:`Events`."""
-        return Events.concatenate([self._wrap(b) for b in self._blocks()], like=self._wrap(np.empty(0, EVENT_DTYPE)))
-
     def close(self):
         """Close the connection (iteration then ends)."""
         if self._sock is not None:
@@ -222,12 +212,6 @@ class Aedat4Client:
                 self._sock.close()
             finally:
                 self._sock = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         return f"<Aedat4Client {self.source}, sensor {self.sensor_size}, {self._decoder.n_events} events received>"
@@ -441,16 +425,10 @@ def decode_udp_events(payload, format="t64_x16_y16_on8"):
     if len(payload) % dtype.itemsize:
         raise InputFormatError(f"UDP datagram of {len(payload)} bytes is not a whole number of "
                                f"{dtype.itemsize}-byte {format} events")
-    raw = np.frombuffer(payload, dtype)
-    out = np.empty(raw.shape[0], EVENT_DTYPE)
-    out["t"] = raw["t"]
-    out["x"] = raw["x"]
-    out["y"] = raw["y"]
-    out["p"] = raw["on"] != 0
-    return out
+    return raw_to_events(np.frombuffer(payload, dtype))
 
 
-class UdpEventSource:
+class UdpEventSource(EventSource):
     """Receive packed events from UDP datagrams (faery's ``t64_x16_y16_on8``), one :class:`Events` per datagram.
 
     Binds on construction, so a sender may start right after. See the module docstring for the
@@ -542,28 +520,11 @@ class UdpEventSource:
     def _wrap(self, data):
         return Events(data, 1.0, self.sensor_size, "udp", self.source)
 
-    def __iter__(self):
-        return self.chunks()
-
-    def chunks(self, n_events=None, window_us=None):
-        """Iterate in chunks of ``n_events`` events or ``window_us`` microseconds (default: per datagram)."""
-        return rechunk(self._blocks(), self._wrap, n_events=n_events, window_ticks=window_us)
-
-    def read(self):
-        """Everything until the stream stops (``on_timeout="stop"``), as one :class:`Events`."""
-        return Events.concatenate([self._wrap(b) for b in self._blocks()], like=self._wrap(np.empty(0, EVENT_DTYPE)))
-
     def close(self):
         """Release the socket."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def send_udp_events(events, address, events_per_datagram=UDP_EVENTS_PER_DATAGRAM, format="t64_x16_y16_on8",
