@@ -144,11 +144,11 @@ def _cmd_run(args):
         _write_spikes(args.out, results, meta)
         _log(args, f"spikes written to {args.out}")
     if args.energy_report:
-        from .energy import _atomic_write
+        from ._atomic import atomic_write_text
 
         body = reports[0] if len(reports) == 1 else {"samples": reports}
         body = dict(body, run=meta) if isinstance(body, dict) else body
-        _atomic_write(args.energy_report, json.dumps(body, indent=1, default=_jsonable) + "\n")
+        atomic_write_text(args.energy_report, json.dumps(body, indent=1, default=_jsonable) + "\n")
         _log(args, f"energy report written to {args.energy_report}")
     for r in results:
         r.pop("_spikes")
@@ -185,8 +185,7 @@ def _write_spikes(path, results, meta):
     """Recorded spikes: .npz (arrays per sample and population) or .csv (sample,population,neuron,time_ms)."""
     import numpy as np
 
-    from .energy import _atomic_write
-    from .files import _atomic
+    from ._atomic import atomic_write, atomic_write_text
 
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
@@ -194,7 +193,7 @@ def _write_spikes(path, results, meta):
         for r in results:
             for name, (t, i) in r["_spikes"].items():
                 lines += [f"{r['sample']},{name},{int(n)},{float(x)!r}" for x, n in zip(t, i)]
-        _atomic_write(path, "\n".join(lines) + "\n")
+        atomic_write_text(path, "\n".join(lines) + "\n")
     elif ext == ".npz":
         arrays = {"metadata": np.array(json.dumps(meta, default=_jsonable))}
         for r in results:
@@ -206,7 +205,7 @@ def _write_spikes(path, results, meta):
             with open(tmp, "wb") as f:
                 np.savez_compressed(f, **arrays)
 
-        _atomic(path, write)
+        atomic_write(path, write)
     else:
         from .errors import ParameterError
 

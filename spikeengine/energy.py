@@ -24,12 +24,11 @@ Examples
 
 import json
 import math
-import os
-import tempfile
 
 import numpy as np
 
 from . import dtypes as dt
+from ._atomic import atomic_write_text
 from .errors import ParameterError
 
 # ---------------------------------------------------------------- cost profiles
@@ -148,29 +147,6 @@ NEURON_OPS = {"LIF": 4, "LeakyIntegrator": 3, "LIFExp": 8, "ALIF": 7, "IF": 3, "
 
 
 # ---------------------------------------------------------------- the report
-def _atomic_write(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    except OSError as exc:
-        raise type(exc)(exc.errno, f"cannot write {path!r}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _group_of_synapses(sim, sources, delays):
     """Delay-group index of every synapse given by global ``sources`` and ``delays``."""
     if sim.g_src.size == 0:
@@ -436,7 +412,7 @@ class EnergyReport:
         d = self.to_dict()
         if math.isinf(d["estimate"]["ratio"]):
             d["estimate"]["ratio"] = None
-        _atomic_write(path, json.dumps(d, indent=1) + "\n")
+        atomic_write_text(path, json.dumps(d, indent=1) + "\n")
 
     def summary(self):
         """A few lines of text: counts, Šíma's energy, NeuroBench metrics, the estimate."""

@@ -14,6 +14,7 @@ interrupted save never leaves a half-written file.
 import json
 import os
 
+from ._atomic import atomic_write, atomic_write_text
 from .errors import InputFormatError, ParameterError
 
 FORMATS = {"native": (".h5", ".hdf5", ".se"), "nir": (".nir",), "graphml": (".graphml",), "json": (".json",)}
@@ -77,33 +78,6 @@ def load_network(path, format=None, backend=None, **nir_options):
     return from_networkx(g, backend=backend)
 
 
-def _atomic(path, write):
-    """Call ``write(tmp_path)``, then rename the temporary file to ``path`` (removed on any error)."""
-    import tempfile
-
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    except OSError as exc:
-        raise type(exc)(exc.errno, f"cannot write {path!r}: {exc.strerror}") from exc
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save_network(net, path, format=None):
     """Write ``net`` to ``path`` in the format its extension (or ``format``) names."""
     fmt = network_format(path, format)
@@ -127,10 +101,10 @@ def save_network(net, path, format=None):
                     del attrs[k]
                 elif not isinstance(v, (bool, int, float, str)):
                     attrs[k] = json.dumps(v, default=float)
-        _atomic(path, lambda tmp: nx.write_graphml(g, tmp))
+        atomic_write(path, lambda tmp: nx.write_graphml(g, tmp))
     else:
         text = json.dumps(nx.node_link_data(g, edges="edges"), default=float)
-        _atomic(path, lambda tmp: open(tmp, "w").write(text))
+        atomic_write_text(path, text)
 
 
 def summarize(net):

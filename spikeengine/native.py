@@ -51,13 +51,13 @@ Examples
 
 import json
 import os
-import uuid
 import warnings
 from contextlib import contextmanager
 
 import h5py
 import numpy as np
 
+from ._atomic import atomic_write
 from .errors import InputFormatError, NetworkError, ParameterError, SpikeEngineError
 from .models import NeuronModel
 
@@ -196,18 +196,12 @@ def save(net, path, compression=None):
         meta = json.dumps(net.metadata, default=_json_default, allow_nan=True)
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"{path}: network metadata cannot be stored as JSON: {exc}") from None
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with h5py.File(tmp, "x") as f:
+
+    def write(tmp):
+        with h5py.File(tmp, "w") as f:
             _write(net, f, path, meta, compression)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    atomic_write(path, write)
 
 
 def _write(net, f, path, meta, compression):

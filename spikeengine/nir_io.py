@@ -28,10 +28,10 @@ Conventions (time in the file's unit, ``dt`` the step of the discrete platforms)
 
 import math
 import os
-import tempfile
 
 import numpy as np
 
+from ._atomic import atomic_write
 from .connectors import FromArrays
 from .errors import InputFormatError, NetworkError, ParameterError
 
@@ -990,17 +990,7 @@ def save_nir(net, path, **kw):
     """
     nir = _nir()
     graph = to_nir(net, **kw)
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".nir", dir=d)
-    os.close(fd)
-    try:
-        nir.write(tmp, graph)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: nir.write(tmp, graph))
 
 
 __all__ = ["from_nir", "to_nir", "save_nir", "spike_steps", "TIME_UNITS", "MAX_DENSE"]
