@@ -147,17 +147,18 @@ NEURON_OPS = {"LIF": 4, "LeakyIntegrator": 3, "LIFExp": 8, "ALIF": 7, "IF": 3, "
 
 
 # ---------------------------------------------------------------- the report
-def _group_of_synapses(sim, sources, delays):
-    """Delay-group index of every synapse given by global ``sources`` and ``delays``."""
-    if sim.g_src.size == 0:
-        return np.empty(0, np.int64)
+def _group_locator(sim):
+    """A function (global sources, delays) -> delay-group index of each synapse, for ``sim``'s CSR.
+
+    The group keys are built once and shared by every projection's lookup.
+    """
     gd = sim.g_delay
-    if gd.size and np.all(gd == gd[0]):  # one delay: one group per source
-        return sim.g_ptr[sources]
+    if gd.size == 0 or np.all(gd == gd[0]):  # one delay: one group per source
+        return lambda sources, delays: sim.g_ptr[sources]
     u = np.unique(gd)
     gkey = sim.g_src.astype(np.int64) * u.size + np.searchsorted(u, gd)
-    skey = np.asarray(sources, np.int64) * u.size + np.searchsorted(u, delays)
-    return np.searchsorted(gkey, skey)
+    return lambda sources, delays: np.searchsorted(gkey, np.asarray(sources, np.int64) * u.size
+                                                   + np.searchsorted(u, delays))
 
 
 class EnergyReport:
@@ -220,8 +221,9 @@ class EnergyReport:
                 "synops_out": 0, "effective_synops_out": 0})
         index = {pop.name: k for k, pop in enumerate(net.populations)}
         r.projections = []
+        locate = _group_locator(sim)
         for p in net.projections:
-            grp = _group_of_synapses(sim, np.asarray(p.sources, np.int64) + p.pre.first, p.delays)
+            grp = locate(np.asarray(p.sources, np.int64) + p.pre.first, p.delays)
             uses = sim.g_cnt[grp]
             w = np.broadcast_to(np.asarray(p.weights, np.float64), uses.shape)
             nz = w != 0

@@ -83,6 +83,8 @@ def run_stream(net, stream, pop, mapping=None, origin="first", tail=10.0, window
     from .io.mapping import SensorMap
 
     _check_pop(net, pop)
+    if not (origin == "first" or (isinstance(origin, (int, np.integer)) and not isinstance(origin, bool))):
+        raise ParameterError(f"run_stream: origin must be 'first' or an integer tick, got {origin!r}")
     if not (isinstance(tail, (int, float, np.integer, np.floating)) and math.isfinite(tail) and tail >= 0):
         raise ParameterError(f"run_stream: tail must be a finite number of ms >= 0, got {tail!r}")
     if isinstance(stream, (str, os.PathLike)):

@@ -179,3 +179,18 @@ def test_tonic_structured_arrays_stream_in():
     assert t.size == ev.size and t[0] == 0.0
     with pytest.raises(se.InputFormatError, match="missing field"):
         from_structured(np.zeros(3, dtype=[("ts", "i8"), ("x", "i2")]))
+
+
+def test_bad_event_arrays_and_stream_options():
+    with pytest.raises(se.ParameterError, match=r"field 'x' of event 1 is -1, outside \[0, 65535\]"):
+        Events.from_arrays(t=[0, 1], x=[1, -1])
+    with pytest.raises(se.ParameterError, match=r"field 't' of event 0 is 0.5, not an integer"):
+        Events.from_arrays(t=[0.5], x=[1])
+    with pytest.raises(se.ParameterError, match=r"field 'y' has shape \(1,\), expected \(2,\)"):
+        Events.from_arrays(t=[0, 1], x=[1, 2], y=[0])
+    with pytest.raises(se.ParameterError, match="transforms must be callables"):
+        SensorMap((4, 4), transforms=[3])
+    net = se.Network(backend="python")
+    cam = net.stream_source(2, name="cam")
+    with pytest.raises(se.ParameterError, match="origin must be 'first' or an integer tick, got 'last'"):
+        net.run_stream(Events.from_arrays([0], [0], sensor_size=(1, 1)), cam, origin="last")

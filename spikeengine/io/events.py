@@ -63,9 +63,26 @@ class Events:
 
     @classmethod
     def from_arrays(cls, t, x, y=None, p=None, **meta):
-        """Events from separate t/x/y/p arrays (y and p default to 0 and 1)."""
+        """Events from separate t/x/y/p arrays (y and p default to 0 and 1).
+
+        Values that do not fit the event fields (non-integer times, coordinates outside
+        [0, 65535], polarities outside [-128, 127]) are an error naming the field and event.
+        """
         t = np.asarray(t)
         n = t.shape[0]
+        for name, v, lo, hi in (("t", t, -(2**63), 2**63 - 1), ("x", x, 0, 65535), ("y", y, 0, 65535),
+                                ("p", p, -128, 127)):
+            if v is None:
+                continue
+            v = np.asarray(v)
+            if v.shape != (n,):
+                raise ParameterError(f"Events: field {name!r} has shape {v.shape}, expected ({n},) like 't'")
+            if n and np.issubdtype(v.dtype, np.floating) and not np.all(v == np.round(v)):
+                k = int(np.argmax(v != np.round(v)))
+                raise ParameterError(f"Events: field {name!r} of event {k} is {v[k].item()!r}, not an integer")
+            if n and name != "t" and (v.min() < lo or v.max() > hi):
+                k = int(np.argmax((v < lo) | (v > hi)))
+                raise ParameterError(f"Events: field {name!r} of event {k} is {v[k].item()!r}, outside [{lo}, {hi}]")
         data = np.empty(n, EVENT_DTYPE)
         data["t"] = t
         data["x"] = x

@@ -58,6 +58,9 @@ class SensorMap:
         dx, dy = (downsample, downsample) if np.isscalar(downsample) else tuple(downsample)
         if int(dx) != dx or int(dy) != dy or dx < 1 or dy < 1:
             raise ParameterError(f"SensorMap: downsample must be integers >= 1, got {downsample!r}")
+        bad = [t for t in transforms if not callable(t)]
+        if bad:
+            raise ParameterError(f"SensorMap: transforms must be callables (e.g. tonic transforms), got {bad[0]!r}")
         if polarity not in _POLARITY:
             raise ParameterError(f"SensorMap: polarity must be one of {_POLARITY}, got {polarity!r}")
         self.sensor_size = (W, H)
