@@ -229,9 +229,7 @@ def _cmd_info(args):
         print(f"  population {p['name']:<20} {p['size']:>10} x {p['model']}")
     for p in d["projections"]:
         print(f"  projection {p['name']:<20} {p['pre']} -> {p['post']}: {p['synapses']} synapses")
-    total = d.get("synapses", d.get("total_synapses", sum(p["synapses"] for p in d["projections"])))
-    mem = d.get("memory_bytes", d.get("memory_bytes_estimate", 0))
-    print(f"  {total} synapses; memory estimate {mem / 1e6:.1f} MB")
+    print(f"  {d['total_synapses']} synapses; memory estimate {d['memory_bytes'] / 1e6:.1f} MB")
     return 0
 
 

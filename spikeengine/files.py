@@ -108,7 +108,8 @@ def save_network(net, path, format=None):
 
 
 def summarize(net):
-    """Populations, sizes, models, projections and synapse counts, and a memory estimate (bytes)."""
+    """Populations, sizes, models, projections, synapse counts and a memory estimate (bytes): the keys of
+    :func:`spikeengine.native.info`, for a network in memory."""
     pops = []
     for p in net.populations:
         kind = type(p.model).__name__ if p.model is not None else {"array": "spike_source", "poisson": "poisson_source",
@@ -117,16 +118,9 @@ def summarize(net):
     projs = [{"name": p.name, "pre": p.pre.name, "post": p.post.name, "synapses": len(p)} for p in net.projections]
     import numpy as np
 
+    from .native import _n_groups, memory_estimate
+
     m = sum(p["synapses"] for p in projs)
-    groups = 0  # (source, delay) groups: 20 bytes each in the compiled CSR (counted per projection: an upper bound)
-    for p in net.projections:
-        src = np.asarray(p.sources)
-        d = np.asarray(p.delays)
-        if d.ndim == 0 or d.strides == (0,):
-            groups += np.unique(src).size
-        elif len(p):
-            groups += np.unique(np.stack([src.astype(np.float64), d]), axis=1).shape[1]
-    n = net.size
-    return {"populations": pops, "projections": projs, "neurons": n, "synapses": m,
-            "memory_bytes_estimate": int(12 * m + 20 * groups + 8 * (n + 1) + 8 * (24 + 8 + 4) * n),
-            "metadata": dict(net.metadata)}
+    groups = sum(_n_groups(np.asarray(p.sources), p.delays, p.pre.size) for p in net.projections)
+    return {"populations": pops, "projections": projs, "n_neurons": net.size, "total_synapses": m,
+            "memory_bytes": int(memory_estimate(net.size, m, groups)), "metadata": dict(net.metadata)}

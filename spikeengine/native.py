@@ -127,6 +127,11 @@ def _write_array(g, name, arr, dtype, compression):
     return ds
 
 
+def memory_estimate(n_neurons, n_synapses, n_groups):
+    """Bytes the compiled network needs: synapses, (source, delay) groups and neuron rows."""
+    return _BYTES_PER_SYNAPSE * n_synapses + _BYTES_PER_GROUP * n_groups + _BYTES_PER_NEURON * n_neurons
+
+
 def _n_groups(sources, delays, pre_size):
     """Distinct (source, delay) pairs of one projection: the simulator's delay groups (for :func:`info`).
 
@@ -695,7 +700,7 @@ def info(path):
                              "post": scan.pops[p["post"]]["name"], "synapses": p["n_synapses"]}
                             for p in scan.projs],
             "n_neurons": n, "total_synapses": m,
-            "memory_bytes": _BYTES_PER_SYNAPSE * m + _BYTES_PER_GROUP * groups + _BYTES_PER_NEURON * n,
+            "memory_bytes": memory_estimate(n, m, groups),
         }
 
 

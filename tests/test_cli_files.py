@@ -115,6 +115,12 @@ def test_info_validate_convert(files, capsys):
     assert [p["synapses"] for p in info["projections"]] == [20 * 12, 4 * 8]
     code, out, _ = _run_cli(capsys, ["info", str(d / "net.h5")])
     assert "hidden" in out and "synapses" in out
+    save_network(load_network(d / "net.h5"), d / "same.json")  # info of a loaded graph: the same summary
+    code, out, _ = _run_cli(capsys, ["info", str(d / "same.json"), "--json"])
+    other = json.loads(out)
+    for key in ("populations", "projections", "n_neurons", "total_synapses", "memory_bytes"):
+        assert other[key] == info[key], key
+    os.unlink(d / "same.json")
     for target in ("net.graphml", "net.json", "back.h5"):
         src = "net.h5" if target != "back.h5" else "net.json"
         code, out, _ = _run_cli(capsys, ["convert", str(d / src), str(d / target), "--json"])
