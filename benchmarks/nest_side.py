@@ -35,7 +35,13 @@ import numpy as np
 BRUNEL_REGIMES = {"ai": (1.7, 6.0), "low": (0.88, 6.0), "nest": (2.0, 5.0)}
 
 
-def network_spec(net, N, regime="ai", seed=12345, precise=False):
+#: STDP on excitatory->excitatory synapses of the Brunel network (``--stdp``): NEST's stdp_synapse with its
+#: default (multiplicative) parameters and Wmax = 2 J, so the weights start at Wmax / 2
+STDP_EE = {"model": "stdp_synapse", "params": {"lambda": 0.01, "alpha": 1.0, "mu_plus": 1.0, "mu_minus": 1.0,
+                                               "tau_plus": 20.0}, "Wmax_over_J": 2.0, "tau_minus": 20.0}
+
+
+def network_spec(net, N, regime="ai", seed=12345, precise=False, stdp=False):
     """Return the plain description of a benchmark network.
 
     Parameters
@@ -51,6 +57,8 @@ def network_spec(net, N, regime="ai", seed=12345, precise=False):
         own random number generators).
     precise : bool, optional
         Request NEST's precise-spike-timing models (``*_ps``).
+    stdp : bool, optional
+        Brunel only: make the excitatory->excitatory synapses plastic (:data:`STDP_EE`).
 
     Returns
     -------
@@ -113,7 +121,11 @@ def network_spec(net, N, regime="ai", seed=12345, precise=False):
             "ext_weight": J,
             "V_m0": [0.0] * N,
             "seed": seed,
+            "stdp": (dict(STDP_EE, params=dict(STDP_EE["params"], Wmax=STDP_EE["Wmax_over_J"] * J))
+                     if stdp else None),
         }
+    if stdp:
+        raise ValueError("stdp=True is defined for the Brunel network only")
     if net == "cuba":
         tau_m, C_m = 20.0, 250.0
         V_th, V_reset = -50.0, -60.0
@@ -259,12 +271,29 @@ def run_nest(spec, T=1000.0, resolution=0.1, threads=1):
     exc = neurons[: spec["NE"]]
     inh = neurons[spec["NE"] :]
     d = spec["delay"]
-    nest.Connect(
-        exc,
-        neurons,
-        {"rule": "fixed_indegree", "indegree": spec["CE"]},
-        {"synapse_model": "static_synapse", "weight": spec["J_ex"], "delay": d},
-    )
+    if spec.get("stdp"):
+        st = spec["stdp"]
+        exc.set(tau_minus=st["tau_minus"])
+        nest.CopyModel(st["model"], "stdp_ee", st["params"])
+        nest.Connect(
+            exc,
+            exc,
+            {"rule": "fixed_indegree", "indegree": spec["CE"]},
+            {"synapse_model": "stdp_ee", "weight": spec["J_ex"], "delay": d},
+        )
+        nest.Connect(
+            exc,
+            inh,
+            {"rule": "fixed_indegree", "indegree": spec["CE"]},
+            {"synapse_model": "static_synapse", "weight": spec["J_ex"], "delay": d},
+        )
+    else:
+        nest.Connect(
+            exc,
+            neurons,
+            {"rule": "fixed_indegree", "indegree": spec["CE"]},
+            {"synapse_model": "static_synapse", "weight": spec["J_ex"], "delay": d},
+        )
     nest.Connect(
         inh,
         neurons,
@@ -429,18 +458,19 @@ def main(argv=None):
     p.add_argument("--resolution", type=float, default=0.1)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--precise", action="store_true", help="use *_ps models")
+    p.add_argument("--stdp", action="store_true", help="Brunel: STDP on excitatory->excitatory synapses")
     p.add_argument("--eta", type=float, help="override eta (Brunel)")
     p.add_argument("--g", type=float, help="override g (Brunel)")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     a = p.parse_args(argv)
-    spec = network_spec(a.net, a.N, a.regime, a.seed, a.precise)
+    spec = network_spec(a.net, a.N, a.regime, a.seed, a.precise, a.stdp)
     if a.net == "brunel" and (a.eta is not None or a.g is not None):
         eta = spec["eta"] if a.eta is None else a.eta
         g = spec["g"] if a.g is None else a.g
         spec["ext_rate_hz"] *= eta / spec["eta"]
         spec.update(eta=eta, g=g, J_in=-g * spec["J_ex"], regime="custom")
     res = run_nest(spec, a.T, a.resolution, a.threads)
-    res.update({"net": a.net, "N": a.N, "regime": spec["regime"]})
+    res.update({"net": a.net, "N": a.N, "regime": spec["regime"], "stdp": bool(a.stdp)})
     if a.json:
         print(json.dumps(res))
     else:

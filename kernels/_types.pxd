@@ -44,6 +44,8 @@ cdef enum:
     P_I_E = 15
     P_RATE = 16
     P_SLOPE = 17
+    P_TMINV = 18
+    P_TTINV = 19
     NP = 24
 
 # state columns of S[n, NS] (one 64-byte cache line per neuron)
@@ -69,4 +71,46 @@ cdef enum:
     C_UPD = 6
     C_SPK = 7
     C_KICK = 8
-    NCTR = 9
+    C_WUPD = 9
+    C_TRACE = 10
+    C_WREC = 11
+    NCTR = 12
+
+# plasticity: rule types, rule parameter columns R[:, NR], group state gst[:, NG], history hist[:, H, NH]
+cdef enum:
+    RULE_STDP = 1
+    RULE_NN_SYMM = 2
+    RULE_NN_RESTR = 3
+    RULE_NN_PRE = 4
+    RULE_TRIPLET = 5
+
+cdef enum:
+    R_TYPE = 0
+    R_DDEN = 1
+    R_WMAX = 2
+    R_TAU_PLUS = 3
+    R_LAMBDA = 4
+    R_ALPHA = 5
+    R_MU_PLUS = 6
+    R_MU_MINUS = 7
+    R_TAU_X = 8
+    R_APLUS = 9
+    R_AMINUS = 10
+    R_APLUS3 = 11
+    R_AMINUS3 = 12
+    R_REC = 13
+    R_TMINV = 14
+    NR = 16
+
+cdef enum:
+    G_TLAST = 0
+    G_KP = 1
+    G_R2 = 2
+    G_HAS = 3
+    NG = 4
+
+cdef enum:
+    H_T = 0
+    H_KM = 1
+    H_KT = 2
+    NH = 3

@@ -15,7 +15,7 @@ into new NumPy arrays at exit.
 """
 
 cimport numpy as cnp
-from libc.math cimport INFINITY, exp, fabs, floor, isfinite, log
+from libc.math cimport INFINITY, copysign, exp, fabs, floor, isfinite, log, pow
 from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
@@ -49,6 +49,8 @@ cdef double TANGENT = 1e-12
 #: absolute tolerance on crossing times (ms)
 cdef double XTOL = 1e-13
 cdef double TWO_M53 = 1.0 / 9007199254740992.0
+#: NEST's tolerance when comparing spike times in STDP (ms)
+cdef double STDP_EPS = 1.0e-6
 
 #: layout constants as compiled in (checked against spikeengine.dtypes by the tests)
 LAYOUT = {
@@ -58,10 +60,20 @@ LAYOUT = {
     "P_V_RESET": P_V_RESET, "P_T_REF": P_T_REF, "P_TAU_EX": P_TAU_EX, "P_TAU_IN": P_TAU_IN,
     "P_TAU_A": P_TAU_A, "P_BETA": P_BETA, "P_V_MIN": P_V_MIN, "P_RESET_SUB": P_RESET_SUB,
     "P_V_INF": P_V_INF, "P_K_EX": P_K_EX, "P_K_IN": P_K_IN, "P_RATE": P_RATE, "P_SLOPE": P_SLOPE, "NP": NP,
+    "P_TMINV": P_TMINV, "P_TTINV": P_TTINV,
     "S_V": S_V, "S_T": S_T, "S_REF": S_REF, "S_X": S_X, "S_TK": S_TK, "S_A": S_A, "S_IEX": S_IEX,
     "S_IIN": S_IIN, "NS": NS,
     "C_HEAP": C_HEAP, "C_OUT": C_OUT, "C_SRC": C_SRC, "C_SMP": C_SMP, "C_SYNEV": C_SYNEV,
     "C_SYNEV_REC": C_SYNEV_REC, "C_UPD": C_UPD, "C_SPK": C_SPK, "C_KICK": C_KICK, "NCTR": NCTR,
+    "C_WUPD": C_WUPD, "C_TRACE": C_TRACE, "C_WREC": C_WREC,
+    "RULE_STDP": RULE_STDP, "RULE_NN_SYMM": RULE_NN_SYMM, "RULE_NN_RESTR": RULE_NN_RESTR,
+    "RULE_NN_PRE": RULE_NN_PRE, "RULE_TRIPLET": RULE_TRIPLET,
+    "R_TYPE": R_TYPE, "R_DDEN": R_DDEN, "R_WMAX": R_WMAX, "R_TAU_PLUS": R_TAU_PLUS, "R_LAMBDA": R_LAMBDA,
+    "R_ALPHA": R_ALPHA, "R_MU_PLUS": R_MU_PLUS, "R_MU_MINUS": R_MU_MINUS, "R_TAU_X": R_TAU_X, "R_APLUS": R_APLUS,
+    "R_AMINUS": R_AMINUS, "R_APLUS3": R_APLUS3, "R_AMINUS3": R_AMINUS3, "R_REC": R_REC, "R_TMINV": R_TMINV,
+    "NR": NR,
+    "G_TLAST": G_TLAST, "G_KP": G_KP, "G_R2": G_R2, "G_HAS": G_HAS, "NG": NG,
+    "H_T": H_T, "H_KM": H_KM, "H_KT": H_KT, "NH": NH, "STDP_EPS": STDP_EPS,
 }
 
 # prefetch distances (synapses ahead) in the delivery loop: rows of targets, then their Poisson drives
@@ -94,7 +106,7 @@ cdef struct Ctx:
     const time_t* g_delay
     const index_t* g_syn
     const target_t* syn_tgt
-    const weight_t* syn_w
+    weight_t* syn_w
     const index_t* d_ptr
     const double* d_rate
     const double* d_dt
@@ -158,6 +170,31 @@ cdef struct Ctx:
     double kw_p
     index_t kw_n
     double kw_cdf[KW_MAX + 1]
+    # plasticity (reference: g_rule, R, gst, syn_kp, hrow, hist, hinfo, in_ptr, in_grp, w_t, w_k, w_w);
+    # g_rule and hrow NULL when no projection is plastic. hist: the caller's array until it grows (hist_own)
+    const index_t* g_rule
+    const double* R
+    double* gst
+    double* syn_kp
+    const index_t* hrow
+    double* hist
+    index_t hist_rows
+    index_t hist_H
+    int hist_own
+    index_t* hinfo
+    const index_t* in_ptr
+    const index_t* in_grp
+    time_t* w_t
+    index_t* w_k
+    double* w_w
+    index_t w_cap
+    int w_own
+    int ww_own
+    index_t nwrec
+    index_t wupd
+    index_t trace
+    # start of the current window: no delivery before it is still to come (reference: T of run)
+    double now
 
 
 # --------------------------------------------------------------------------- random
@@ -639,6 +676,267 @@ cdef void rebase(Ctx* c) noexcept nogil:
             c.S[j * NS + S_X] = exp((c.S[j * NS + S_T] - c.T0) / c.P[j * NP + P_TAU_M])
 
 
+# ----------------------------------------------------------------- plasticity
+cdef inline double* hrow_ptr(Ctx* c, index_t r, index_t q) noexcept nogil:
+    """Entry ``q`` (ring position) of history row ``r``."""
+    return c.hist + (r * c.hist_H + q) * NH
+
+
+cdef inline void hist_push(Ctx* c, index_t r, double t, double tminv, double ttinv) noexcept nogil:
+    """Append the post spike at ``t`` to history row ``r`` (reference: hist_push)."""
+    cdef index_t H = c.hist_H
+    cdef index_t s = c.hinfo[2 * r]
+    cdef index_t n = c.hinfo[2 * r + 1]
+    cdef double tl = -1.0
+    cdef double km = 0.0
+    cdef double kt = 0.0
+    cdef double* e
+    if n > 0:
+        e = hrow_ptr(c, r, (s + n - 1) % H)
+        tl = e[H_T]
+        km = e[H_KM]
+        kt = e[H_KT]
+    e = hrow_ptr(c, r, (s + n) % H)
+    e[H_T] = t
+    e[H_KM] = km * exp((tl - t) * tminv) + 1.0
+    e[H_KT] = kt * exp((tl - t) * ttinv) + 1.0
+    c.hinfo[2 * r + 1] = n + 1
+
+
+cdef void hist_prune(Ctx* c, index_t r, double t) noexcept nogil:
+    """Drop history entries no incoming plastic group can read any more (reference: hist_prune)."""
+    cdef double cut = INF
+    cdef double dd, x
+    cdef index_t q, g
+    cdef index_t H = c.hist_H
+    cdef index_t s = c.hinfo[2 * r]
+    cdef index_t n = c.hinfo[2 * r + 1]
+    for q in range(c.in_ptr[r], c.in_ptr[r + 1]):
+        g = c.in_grp[q]
+        dd = c.g_delay[g] * c.R[c.g_rule[g] * NR + R_DDEN]
+        x = t - 2.0 * dd
+        if c.gst[g * NG + G_HAS] != 0.0:
+            x = c.gst[g * NG + G_TLAST] - dd
+        if x < cut:
+            cut = x
+    cut = cut - 2.0 * STDP_EPS
+    while n >= 2 and hrow_ptr(c, r, (s + 1) % H)[H_T] <= cut:
+        s = (s + 1) % H
+        n -= 1
+    c.hinfo[2 * r] = s
+    c.hinfo[2 * r + 1] = n
+
+
+cdef int hist_room(Ctx* c, index_t r, double t) noexcept nogil:
+    """Make room for one entry in history row ``r``: prune (``t`` no later than any delivery still to come),
+    else double every ring (reference: grow)."""
+    cdef index_t H = c.hist_H
+    cdef index_t H2, rr, i, s, n
+    cdef double* nh
+    cdef double* src
+    hist_prune(c, r, t)
+    if c.hinfo[2 * r + 1] < H:
+        return OK
+    H2 = 2 * H
+    nh = <double*>malloc(<size_t>(c.hist_rows * H2 * NH) * sizeof(double))
+    if nh == NULL:
+        return ERR_MEMORY
+    for rr in range(c.hist_rows):
+        s = c.hinfo[2 * rr]
+        n = c.hinfo[2 * rr + 1]
+        for i in range(H2):
+            if i < n:
+                src = hrow_ptr(c, rr, (s + i) % H)
+                nh[(rr * H2 + i) * NH + H_T] = src[H_T]
+                nh[(rr * H2 + i) * NH + H_KM] = src[H_KM]
+                nh[(rr * H2 + i) * NH + H_KT] = src[H_KT]
+            else:
+                nh[(rr * H2 + i) * NH + H_T] = 0.0
+                nh[(rr * H2 + i) * NH + H_KM] = 0.0
+                nh[(rr * H2 + i) * NH + H_KT] = 0.0
+        c.hinfo[2 * rr] = 0
+    if c.hist_own:
+        free(c.hist)
+    c.hist = nh
+    c.hist_own = 1
+    c.hist_H = H2
+    return OK
+
+
+cdef inline double facilitate3(const double* rp, double w, double kp, double ky) noexcept nogil:
+    """Triplet facilitation (reference: facilitate3)."""
+    cdef double wmax = rp[R_WMAX]
+    cdef double nw = fabs(w) + kp * (rp[R_APLUS] + rp[R_APLUS3] * ky)
+    if nw < fabs(wmax):
+        return copysign(nw, wmax)
+    return copysign(wmax, wmax)
+
+
+cdef inline double depress3(const double* rp, double w, double km, double r2) noexcept nogil:
+    """Triplet depression (reference: depress3)."""
+    cdef double nw = fabs(w) - km * (rp[R_AMINUS] + rp[R_AMINUS3] * r2)
+    if nw > 0.0:
+        return copysign(nw, rp[R_WMAX])
+    return copysign(0.0, rp[R_WMAX])
+
+
+cdef inline double powmu(double x, double mu) noexcept nogil:
+    """pow(x, mu) with the exact special cases mu = 0 and mu = 1 taken without the libm call (same result)."""
+    if mu == 1.0:
+        return x
+    if mu == 0.0:
+        return 1.0
+    return pow(x, mu)
+
+
+cdef inline double facilitate_f(const double* rp, double w, double kp) noexcept nogil:
+    """:func:`facilitate` with :func:`powmu`."""
+    cdef double wmax = rp[R_WMAX]
+    cdef double nw = (w / wmax) + (rp[R_LAMBDA] * powmu(1.0 - (w / wmax), rp[R_MU_PLUS]) * kp)
+    if nw < 1.0:
+        return nw * wmax
+    return wmax
+
+
+cdef inline double depress_f(const double* rp, double w, double km) noexcept nogil:
+    """:func:`depress` with :func:`powmu`."""
+    cdef double wmax = rp[R_WMAX]
+    cdef double nw = (w / wmax) - (rp[R_ALPHA] * rp[R_LAMBDA] * powmu(w / wmax, rp[R_MU_MINUS]) * km)
+    if nw > 0.0:
+        return nw * wmax
+    return 0.0
+
+
+cdef inline void stdp_update(Ctx* c, index_t k, index_t g, const double* rp, index_t r, double tp, double dd,
+                             double r2, double tminv) noexcept nogil:
+    """Update synapse ``k`` for the presynaptic spike reaching it at ``tp`` (reference: stdp_update).
+
+    The same facilitation steps in the same order, and the same trace, as the reference; the entries
+    are found by scanning the ring back from the newest one (the reference scans forward from the
+    oldest), so a synapse update touches the one or two newest entries instead of the whole history.
+    """
+    cdef index_t typ = <index_t>rp[R_TYPE]
+    cdef double taup = rp[R_TAU_PLUS]
+    cdef double tl = c.gst[g * NG + G_TLAST]
+    cdef bint has = c.gst[g * NG + G_HAS] != 0.0
+    cdef double kp = c.gst[g * NG + G_KP]
+    cdef double w = c.syn_w[k]
+    cdef double t1 = tl - dd
+    cdef double t2 = tp - dd
+    cdef index_t H = c.hist_H
+    cdef index_t s = c.hinfo[2 * r]
+    cdef double* base = c.hist + r * H * NH
+    cdef index_t i, hi, lo, q, nup = 0
+    cdef double th, minus_dt, km
+    cdef double* e
+    if typ == RULE_NN_PRE:
+        kp = c.syn_kp[k]
+    # entries [lo, hi] (ring order) lie in (t1, t2]: skip the newer ones, then walk down to t1
+    i = c.hinfo[2 * r + 1] - 1
+    while i >= 0:
+        q = s + i
+        if q >= H:
+            q -= H
+        th = base[q * NH + H_T]
+        if dd > 0.0:
+            if not th - t2 > STDP_EPS:
+                break
+        elif not t2 - th <= STDP_EPS:
+            break
+        i -= 1
+    hi = i
+    # the postsynaptic trace just before t2: the newest entry with t2 - t_h > eps, at or below hi
+    km = 0.0
+    while i >= 0:
+        q = s + i
+        if q >= H:
+            q -= H
+        e = base + q * NH
+        if t2 - e[H_T] > STDP_EPS:
+            if typ == RULE_STDP or typ == RULE_TRIPLET:
+                km = e[H_KM] * exp((e[H_T] - t2) * tminv)
+            else:
+                km = exp((e[H_T] - t2) * tminv)
+            break
+        i -= 1
+    i = hi
+    while i >= 0:
+        q = s + i
+        if q >= H:
+            q -= H
+        if base[q * NH + H_T] - t1 <= STDP_EPS:
+            break
+        i -= 1
+    lo = i + 1
+    for i in range(lo, hi + 1):
+        q = s + i
+        if q >= H:
+            q -= H
+        e = base + q * NH
+        minus_dt = tl - (e[H_T] + dd)
+        if typ == RULE_STDP:
+            w = facilitate_f(rp, w, kp * exp(minus_dt / taup))
+            nup += 1
+        elif typ == RULE_TRIPLET:
+            w = facilitate3(rp, w, kp * exp(minus_dt / taup), e[H_KT] - 1.0)
+            nup += 1
+        elif typ == RULE_NN_SYMM:
+            if has:
+                w = facilitate_f(rp, w, exp(minus_dt / taup))
+                nup += 1
+        elif typ == RULE_NN_RESTR:
+            if has:
+                w = facilitate_f(rp, w, exp(minus_dt / taup))
+                nup += 1
+            break
+        else:
+            w = facilitate_f(rp, w, kp * exp(minus_dt / taup))
+            nup += 1
+            kp = 0.0
+            break
+    if typ == RULE_STDP:
+        w = depress_f(rp, w, km)
+        nup += 1
+    elif typ == RULE_TRIPLET:
+        w = depress3(rp, w, km, r2)
+        nup += 1
+    elif typ == RULE_NN_RESTR:
+        if lo <= hi:
+            w = depress_f(rp, w, km)
+            nup += 1
+    else:
+        w = depress_f(rp, w, km)
+        nup += 1
+        if typ == RULE_NN_PRE:
+            c.syn_kp[k] = kp * exp((tl - tp) / taup) + 1.0
+    c.syn_w[k] = w
+    c.wupd += nup
+
+
+cdef int wrec_room(Ctx* c, index_t need) noexcept nogil:
+    """Room for ``need`` more weight records (reference: the w_t/w_k/w_w growth in run)."""
+    cdef index_t cap
+    cdef void* vw
+    if c.nwrec + need <= c.w_cap:
+        return OK
+    cap = 2 * (c.nwrec + need) + 256
+    if c.ww_own:
+        vw = realloc(c.w_w, <size_t>cap * sizeof(double))
+        if vw == NULL:
+            return ERR_MEMORY
+    else:
+        vw = malloc(<size_t>cap * sizeof(double))
+        if vw == NULL:
+            return ERR_MEMORY
+        memcpy(vw, c.w_w, <size_t>c.nwrec * sizeof(double))
+        c.ww_own = 1
+    c.w_w = <double*>vw
+    if grow_pair(&c.w_t, &c.w_k, &c.w_own, c.nwrec, cap) != OK:
+        return ERR_MEMORY
+    c.w_cap = cap
+    return OK
+
+
 # ------------------------------------------------------------------- emission
 cdef int grow_pair(time_t** pt, index_t** pi, int* own, index_t n, index_t cap) noexcept nogil:
     """Move a (time, index) buffer pair holding ``n`` entries to capacity ``cap``: realloc when it is
@@ -702,7 +1000,8 @@ cdef inline void count_active(Ctx* c, index_t j, time_t t) noexcept nogil:
 
 
 cdef inline int emit(Ctx* c, index_t j, time_t t) noexcept nogil:
-    """Neuron ``j`` spikes at ``t``: make room, count, record, queue one entry per delay group."""
+    """Neuron ``j`` spikes at ``t``: make room, count, record, enter its STDP history, queue one entry per
+    delay group."""
     cdef index_t g0 = c.g_ptr[j]
     cdef index_t g1 = c.g_ptr[j + 1]
     cdef index_t g, n
@@ -719,6 +1018,14 @@ cdef inline int emit(Ctx* c, index_t j, time_t t) noexcept nogil:
         c.o_t[n] = t
         c.o_i[n] = j
         c.nout = n + 1
+    if c.hrow != NULL:
+        n = c.hrow[j]
+        if n >= 0:
+            if c.hinfo[2 * n + 1] >= c.hist_H:
+                if hist_room(c, n, c.now) != OK:
+                    return ERR_MEMORY
+            hist_push(c, n, t, c.P[j * NP + P_TMINV], c.P[j * NP + P_TTINV])
+            c.trace += 1
     for g in range(g0, g1):
         heap_push(c, t + c.g_delay[g], g)
     return OK
@@ -869,10 +1176,28 @@ cdef void _clear_flags(flag_t* tflag, const index_t* touched, index_t ntouch) no
         tflag[touched[q]] = 0
 
 
+cdef inline void plastic_synapse(Ctx* c, index_t k, index_t g, const double* rp, index_t j, double t, double tp,
+                                 double dd, double r2) noexcept nogil:
+    """Update plastic synapse ``k`` (its target ``j`` already advanced to ``t``) and record the new weight
+    (reference: the ``ru >= 0`` block of the delivery loop of run; room for the record is made per group)."""
+    cdef index_t n
+    stdp_update(c, k, g, rp, c.hrow[j], tp, dd, r2, rp[R_TMINV])
+    if rp[R_REC] != 0.0:
+        n = c.nwrec
+        c.w_t[n] = t - c.g_delay[g]
+        c.w_k[n] = k
+        c.w_w[n] = c.syn_w[k]
+        c.nwrec = n + 1
+
+
 cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept nogil:
     cdef double T = t_start
     cdef double Te, t, rate, span, c_tau, c_x, x1, t0, vinf
-    cdef index_t p, q, j, g, k, k0, k1, kind, src_kind, ntouch, kp, jp, dp
+    cdef index_t p, q, j, g, k, k0, k1, kind, src_kind, ntouch, kp, jp, dp, ru, hr
+    cdef const double* rp = NULL
+    cdef double tp = 0.0
+    cdef double dd = 0.0
+    cdef double r2 = 0.0
     cdef double* S = c.S
     cdef const double* P = c.P
     cdef const index_t* d_ptr = c.d_ptr
@@ -903,6 +1228,7 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
         if T - c.T0 > span:
             c.T0 = T
             rebase(c)
+        c.now = T
         # 1. spikes of explicit sources and Poisson sources emitted in [T, Te)
         p = c.src_p
         while p < c.n_src and c.src_t[p] < Te:
@@ -941,6 +1267,20 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                 src_kind = kinds[c.g_src[g]]
                 if src_kind != KIND_SOURCE and src_kind != KIND_POISSON:
                     c.synev_rec += k1 - k0
+                # a plastic group: its presynaptic spike reaches the synapses at tp (NEST: tp = t_pre)
+                ru = -1
+                if c.g_rule != NULL:
+                    ru = c.g_rule[g]
+                if ru >= 0:
+                    rp = c.R + ru * NR
+                    dd = c.g_delay[g] * rp[R_DDEN]
+                    tp = t - dd
+                    r2 = 0.0
+                    if rp[R_TYPE] == RULE_TRIPLET:
+                        r2 = c.gst[g * NG + G_R2] * exp((c.gst[g * NG + G_TLAST] - tp) / rp[R_TAU_X])
+                    if rp[R_REC] != 0.0 and wrec_room(c, k1 - k0) != OK:
+                        _clear_flags(tflag, touched, ntouch)
+                        return ERR_MEMORY
                 for k in range(k0, k1):
                     kp = k + PF_ROW
                     if kp >= k1:
@@ -966,6 +1306,17 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                     j = syn_tgt[k]
                     kind = kinds[j]
                     s = S + j * NS
+                    if ru >= 0:
+                        # the target's history: its ring header PF_ROW synapses ahead, then (header
+                        # already fetched) its newest entry PF_DRIVE ahead
+                        hr = c.hrow[syn_tgt[k + PF_ROW if k + PF_ROW < k1 else k1 - 1]]
+                        SE_PREFETCH(c.hinfo + 2 * hr)
+                        hr = c.hrow[jp]
+                        dp = c.hinfo[2 * hr] + c.hinfo[2 * hr + 1] - 1
+                        if dp >= c.hist_H:
+                            dp -= c.hist_H
+                        if dp >= 0:
+                            SE_PREFETCH(c.hist + (hr * c.hist_H + dp) * NH)
                     if kind == KIND_LIF:
                         pr = P + j * NP
                         t0 = s[S_T]
@@ -987,8 +1338,10 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                             elif advance_emit(c, KIND_LIF, j, t, True, c_x) != OK:
                                 _clear_flags(tflag, touched, ntouch)
                                 return ERR_MEMORY
+                        if ru >= 0:
+                            plastic_synapse(c, k, g, rp, j, t, tp, dd, r2)
                         receive(KIND_LIF, pr, s, syn_w[k], t)
-                    elif s[S_T] < t:
+                    elif s[S_T] < t and kind != KIND_SOURCE and kind != KIND_POISSON:
                         if kind == KIND_PARROT:
                             s[S_T] = t
                         elif kind == KIND_LIF_EXP and lif_exp_step(c, P + j * NP, s, j, t, True, s[S_T]):
@@ -1003,13 +1356,24 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                             if advance_emit(c, kind, j, t, True, x1) != OK:
                                 _clear_flags(tflag, touched, ntouch)
                                 return ERR_MEMORY
+                        if ru >= 0:
+                            plastic_synapse(c, k, g, rp, j, t, tp, dd, r2)
                         receive(kind, P + j * NP, s, syn_w[k], t)
                     else:
+                        if ru >= 0:
+                            plastic_synapse(c, k, g, rp, j, t, tp, dd, r2)
                         receive(kind, P + j * NP, s, syn_w[k], t)
                     if tflag[j] == 0:
                         tflag[j] = 1
                         touched[ntouch] = j
                         ntouch += 1
+                if ru >= 0:
+                    c.gst[g * NG + G_KP] = (c.gst[g * NG + G_KP] * exp((c.gst[g * NG + G_TLAST] - tp) / rp[R_TAU_PLUS])
+                                            + 1.0)
+                    c.gst[g * NG + G_R2] = r2 + 1.0
+                    c.gst[g * NG + G_TLAST] = tp
+                    c.gst[g * NG + G_HAS] = 1.0
+                    c.trace += 1
             for q in range(ntouch):
                 jp = touched[q + PF_TOUCH if q + PF_TOUCH < ntouch else ntouch - 1]
                 SE_PREFETCH(kinds + jp)
@@ -1192,6 +1556,7 @@ def run(kinds, P, S, nspk, rec,
         flush, touched, tflag,
         h_t, h_g, o_t, o_i, ctr,
         nupd, g_cnt, lbin, npop, act, ebin,
+        g_rule, R, gst, syn_kp, hrow, hist, hinfo, in_ptr, in_grp, w_t, w_k, w_w,
         double t_start, double t_stop, double window):
     """Simulate from ``t_start`` to ``t_stop`` (ms): the compiled twin of the reference ``run``.
 
@@ -1246,14 +1611,24 @@ def run(kinds, P, S, nspk, rec,
         Active neurons per bin and column (incremented).
     ebin : ndarray of float64, shape (2,)
         Bin width (ms; 0.0 = no activity bins) and the bin index of ``act[0]``.
+    g_rule, R, gst, syn_kp : ndarray
+        Plasticity: rule row per group, int64 (G,) (-1 static) or (0,) when nothing is plastic;
+        rule table float64 (n_rules, NR); group traces float64 (G, NG) (updated); per-synapse
+        presynaptic-centred trace float64 (m,) or (0,) (updated).
+    hrow, hist, hinfo, in_ptr, in_grp : ndarray
+        Postsynaptic spike histories: row per neuron int64 (n,) (-1: none) or (0,); rings float64
+        (rows, H, NH) C-contiguous; ring start and length int64 (rows, 2) (updated); incoming
+        plastic groups per row, int64 CSR (rows + 1,) and (q,).
+    w_t, w_k, w_w : ndarray of float64, int64, float64
+        Recorded weight updates (``ctr[C_WREC]`` entries).
     t_start, t_stop, window : float
         Run interval and window length (ms, ``window > 0``).
 
     Returns
     -------
-    h_t, h_g, o_t, o_i : ndarray
-        The heap and output buffers: the arguments themselves, or larger new arrays
-        when they had to grow.
+    h_t, h_g, o_t, o_i, hist, w_t, w_k, w_w : ndarray
+        The heap, output, spike-history and weight-record buffers: the arguments themselves,
+        or larger new arrays when they had to grow.
 
     Raises
     ------
@@ -1274,7 +1649,7 @@ def run(kinds, P, S, nspk, rec,
     cdef cnp.ndarray a_g_delay = _arr("g_delay", g_delay, cnp.NPY_FLOAT64, "float64", 1, False)
     cdef cnp.ndarray a_g_syn = _arr("g_syn", g_syn, cnp.NPY_INT64, "int64", 1, False)
     cdef cnp.ndarray a_syn_tgt = _arr("syn_tgt", syn_tgt, cnp.NPY_INT32, "int32", 1, False)
-    cdef cnp.ndarray a_syn_w = _arr("syn_w", syn_w, cnp.NPY_FLOAT64, "float64", 1, False)
+    cdef cnp.ndarray a_syn_w = _arr("syn_w", syn_w, cnp.NPY_FLOAT64, "float64", 1, True)
     cdef cnp.ndarray a_d_ptr = _arr("d_ptr", d_ptr, cnp.NPY_INT64, "int64", 1, False)
     cdef cnp.ndarray a_d_rate = _arr("d_rate", d_rate, cnp.NPY_FLOAT64, "float64", 1, False)
     cdef cnp.ndarray a_d_dt = _arr("d_dt", d_dt, cnp.NPY_FLOAT64, "float64", 1, False)
@@ -1303,6 +1678,18 @@ def run(kinds, P, S, nspk, rec,
     cdef cnp.ndarray a_npop = _arr("npop", npop, cnp.NPY_INT64, "int64", 1, False)
     cdef cnp.ndarray a_act = _arr("act", act, cnp.NPY_INT64, "int64", 2, True)
     cdef cnp.ndarray a_ebin = _arr("ebin", ebin, cnp.NPY_FLOAT64, "float64", 1, False)
+    cdef cnp.ndarray a_g_rule = _arr("g_rule", g_rule, cnp.NPY_INT64, "int64", 1, False)
+    cdef cnp.ndarray a_R = _arr("R", R, cnp.NPY_FLOAT64, "float64", 2, False)
+    cdef cnp.ndarray a_gst = _arr("gst", gst, cnp.NPY_FLOAT64, "float64", 2, True)
+    cdef cnp.ndarray a_syn_kp = _arr("syn_kp", syn_kp, cnp.NPY_FLOAT64, "float64", 1, True)
+    cdef cnp.ndarray a_hrow = _arr("hrow", hrow, cnp.NPY_INT64, "int64", 1, False)
+    cdef cnp.ndarray a_hist = _arr("hist", hist, cnp.NPY_FLOAT64, "float64", 3, True)
+    cdef cnp.ndarray a_hinfo = _arr("hinfo", hinfo, cnp.NPY_INT64, "int64", 2, True)
+    cdef cnp.ndarray a_in_ptr = _arr("in_ptr", in_ptr, cnp.NPY_INT64, "int64", 1, False)
+    cdef cnp.ndarray a_in_grp = _arr("in_grp", in_grp, cnp.NPY_INT64, "int64", 1, False)
+    cdef cnp.ndarray a_w_t = _arr("w_t", w_t, cnp.NPY_FLOAT64, "float64", 1, True)
+    cdef cnp.ndarray a_w_k = _arr("w_k", w_k, cnp.NPY_INT64, "int64", 1, True)
+    cdef cnp.ndarray a_w_w = _arr("w_w", w_w, cnp.NPY_FLOAT64, "float64", 1, True)
 
     # shapes
     cdef index_t n = _len(a_kinds)
@@ -1351,13 +1738,82 @@ def run(kinds, P, S, nspk, rec,
         _check_index("npop", a_npop, 0, act_cols)
     if _len(a_touched) < n:
         raise ValueError(f"run: argument 'touched' has shape {touched.shape}, expected at least ({n},)")
+    # plasticity arrays
+    cdef bint plastic = _len(a_g_rule) != 0
+    cdef index_t n_rules = R.shape[0]
+    cdef index_t hist_rows = hist.shape[0]
+    cdef index_t hist_H = hist.shape[1]
+    cdef index_t nw_rec = _len(a_w_t)
+    cdef index_t q, r, kk, bad_k, n_in
+    cdef const index_t* pig
+    cdef const index_t* pgr
+    cdef const index_t* phr
+    cdef const index_t* pgs
+    cdef const target_t* ptg
+    cdef const index_t* phi
+    cdef const double* pR
+    _shape("w_k", a_w_k, nw_rec)
+    _shape("w_w", a_w_w, nw_rec)
+    if plastic:
+        _shape("g_rule", a_g_rule, G)
+        _shape("R", a_R, n_rules, NR)
+        _shape("gst", a_gst, G, NG)
+        _shape("hrow", a_hrow, n)
+        _shape("hinfo", a_hinfo, hist_rows, 2)
+        _shape("in_ptr", a_in_ptr, hist_rows + 1)
+        if _len(a_syn_kp) != 0:
+            _shape("syn_kp", a_syn_kp, m)
+        if hist.shape[2] != NH or hist_H < 1:
+            raise ValueError(f"run: argument 'hist' has shape {hist.shape}, expected (rows, H >= 1, {NH})")
+        _check_index("g_rule", a_g_rule, -1, n_rules)
+        _check_index("hrow", a_hrow, -1, hist_rows)
+        _check_ptr("in_ptr", a_in_ptr, _len(a_in_grp))
+        _check_index("in_grp", a_in_grp, 0, G)
+        pR = <const double*>cnp.PyArray_DATA(a_R)
+        for r in range(n_rules):
+            if not (pR[r * NR + R_TYPE] >= RULE_STDP and pR[r * NR + R_TYPE] <= RULE_TRIPLET
+                    and pR[r * NR + R_TYPE] == floor(pR[r * NR + R_TYPE])):
+                raise ValueError(f"run: R[{r}, R_TYPE] = {pR[r * NR + R_TYPE]!r} is not a rule type")
+            if pR[r * NR + R_TYPE] == RULE_NN_PRE and _len(a_syn_kp) != m:
+                raise ValueError(f"run: rule {r} is presynaptic-centred but syn_kp has length {_len(a_syn_kp)}, "
+                                 f"expected {m}")
+        phi = <const index_t*>cnp.PyArray_DATA(a_hinfo)
+        for r in range(hist_rows):
+            if phi[2 * r] < 0 or phi[2 * r] >= hist_H or phi[2 * r + 1] < 0 or phi[2 * r + 1] > hist_H:
+                raise ValueError(f"run: hinfo[{r}] = {hinfo[r]} is out of range for rings of {hist_H} entries")
+        # every target of a plastic group needs a history row, every in_grp entry must be a plastic group
+        pgr = <const index_t*>cnp.PyArray_DATA(a_g_rule)
+        phr = <const index_t*>cnp.PyArray_DATA(a_hrow)
+        pgs = <const index_t*>cnp.PyArray_DATA(a_g_syn)
+        ptg = <const target_t*>cnp.PyArray_DATA(a_syn_tgt)
+        bad_k = -1
+        with nogil:
+            for q in range(G):
+                if pgr[q] >= 0:
+                    for kk in range(pgs[q], pgs[q + 1]):
+                        if phr[ptg[kk]] < 0:
+                            bad_k = kk
+                            break
+                if bad_k >= 0:
+                    break
+        if bad_k >= 0:
+            raise ValueError(f"run: synapse {bad_k} is plastic but its target {syn_tgt[bad_k]} has no history row")
+        pig = <const index_t*>cnp.PyArray_DATA(a_in_grp)
+        n_in = _len(a_in_grp)
+        with nogil:
+            for q in range(n_in):
+                if pgr[pig[q]] < 0:
+                    bad_k = q
+                    break
+        if bad_k >= 0:
+            raise ValueError(f"run: in_grp[{bad_k}] = {in_grp[bad_k]} is not a plastic group")
     if not window > 0.0:
         raise ValueError(f"run: window must be > 0 ms, got {window!r}")
 
     # counters and index ranges (so that no index can leave its array)
     cdef index_t* pc = <index_t*>cnp.PyArray_DATA(a_ctr)
     for k, hi, what in ((C_HEAP, _len(a_h_t), "h_t"), (C_OUT, _len(a_o_t), "o_t"), (C_SRC, nsrc, "src_t"),
-                        (C_SMP, nsmp, "smp_t")):
+                        (C_SMP, nsmp, "smp_t"), (C_WREC, nw_rec, "w_t")):
         if pc[k] < 0 or pc[k] > hi:
             raise ValueError(f"run: ctr[{k}] = {pc[k]} is out of range [0, len({what}) = {hi}]")
     _check_ptr("g_ptr", a_g_ptr, G)
@@ -1396,7 +1852,7 @@ def run(kinds, P, S, nspk, rec,
     c.g_delay = <const time_t*>cnp.PyArray_DATA(a_g_delay)
     c.g_syn = <const index_t*>cnp.PyArray_DATA(a_g_syn)
     c.syn_tgt = <const target_t*>cnp.PyArray_DATA(a_syn_tgt)
-    c.syn_w = <const weight_t*>cnp.PyArray_DATA(a_syn_w)
+    c.syn_w = <weight_t*>cnp.PyArray_DATA(a_syn_w)
     c.d_ptr = <const index_t*>cnp.PyArray_DATA(a_d_ptr)
     c.d_rate = <const double*>cnp.PyArray_DATA(a_d_rate)
     c.d_dt = <const double*>cnp.PyArray_DATA(a_d_dt)
@@ -1445,6 +1901,27 @@ def run(kinds, P, S, nspk, rec,
     c.act_cols = act_cols
     c.bin_w = bin_w
     c.bin0 = <index_t>bin0
+    c.g_rule = <const index_t*>cnp.PyArray_DATA(a_g_rule) if plastic else NULL
+    c.R = <const double*>cnp.PyArray_DATA(a_R)
+    c.gst = <double*>cnp.PyArray_DATA(a_gst)
+    c.syn_kp = <double*>cnp.PyArray_DATA(a_syn_kp)
+    c.hrow = <const index_t*>cnp.PyArray_DATA(a_hrow) if plastic else NULL
+    c.hist = <double*>cnp.PyArray_DATA(a_hist)
+    c.hist_rows = hist_rows
+    c.hist_H = hist_H
+    c.hist_own = 0
+    c.hinfo = <index_t*>cnp.PyArray_DATA(a_hinfo)
+    c.in_ptr = <const index_t*>cnp.PyArray_DATA(a_in_ptr)
+    c.in_grp = <const index_t*>cnp.PyArray_DATA(a_in_grp)
+    c.w_t = <time_t*>cnp.PyArray_DATA(a_w_t)
+    c.w_k = <index_t*>cnp.PyArray_DATA(a_w_k)
+    c.w_w = <double*>cnp.PyArray_DATA(a_w_w)
+    c.w_cap = nw_rec
+    c.w_own = 0
+    c.ww_own = 0
+    c.nwrec = pc[C_WREC]
+    c.wupd = pc[C_WUPD]
+    c.trace = pc[C_TRACE]
 
     cdef int rc = OK
     try:
@@ -1459,8 +1936,12 @@ def run(kinds, P, S, nspk, rec,
         pc[C_UPD] = c.upd
         pc[C_SPK] = c.spk
         pc[C_KICK] = c.kick
+        pc[C_WREC] = c.nwrec
+        pc[C_WUPD] = c.wupd
+        pc[C_TRACE] = c.trace
         if rc == ERR_MEMORY:
-            raise MemoryError("run: cannot grow the event heap or the spike output buffer")
+            raise MemoryError("run: cannot grow the event heap, the spike output buffer, a spike history or the "
+                              "weight record buffer")
         if rc == ERR_STALL:
             raise ValueError(f"run: window {window!r} ms is too small to advance time (t = {t_start!r} ms)")
         if c.h_own:
@@ -1469,8 +1950,23 @@ def run(kinds, P, S, nspk, rec,
         if c.o_own:
             o_t = _new_copy(c.o_t, c.nout, c.o_cap, cnp.NPY_FLOAT64)
             o_i = _new_copy(c.o_i, c.nout, c.o_cap, cnp.NPY_INT64)
-        return h_t, h_g, o_t, o_i
+        if c.hist_own:
+            hist = _new_copy(c.hist, c.hist_rows * c.hist_H * NH, c.hist_rows * c.hist_H * NH,
+                             cnp.NPY_FLOAT64).reshape(c.hist_rows, c.hist_H, NH)
+        if c.w_own:
+            w_t = _new_copy(c.w_t, c.nwrec, c.w_cap, cnp.NPY_FLOAT64)
+            w_k = _new_copy(c.w_k, c.nwrec, c.w_cap, cnp.NPY_INT64)
+        if c.ww_own:
+            w_w = _new_copy(c.w_w, c.nwrec, c.w_cap, cnp.NPY_FLOAT64)
+        return h_t, h_g, o_t, o_i, hist, w_t, w_k, w_w
     finally:
+        if c.hist_own:
+            free(c.hist)
+        if c.w_own:
+            free(c.w_t)
+            free(c.w_k)
+        if c.ww_own:
+            free(c.w_w)
         if c.h_own:
             free(c.h_t)
             free(c.h_g)

@@ -58,7 +58,15 @@ def build_from_spec(spec, backend=None, drive="grid", counters=True):
                          axis=1).ravel()
     tgt = np.repeat(np.arange(N, dtype=np.int32), CE + CI)
     w = np.where(src < NE, spec["J_ex"], spec["J_in"])
-    net.connect(pop, pop, se.FromArrays(src, tgt), weight=w, delay=spec["delay"], name="recurrent")
+    if spec.get("stdp"):  # excitatory->excitatory synapses plastic, as nest_side's stdp_synapse
+        st = spec["stdp"]
+        rule = se.plasticity.from_nest(st["model"], dict(st["params"], tau_minus=st["tau_minus"]))
+        ee = (src < NE) & (tgt < NE)
+        net.connect(pop, pop, se.FromArrays(src[~ee], tgt[~ee]), weight=w[~ee], delay=spec["delay"], name="static")
+        net.connect(pop, pop, se.FromArrays(src[ee], tgt[ee]), weight=w[ee], delay=spec["delay"], name="ee_stdp",
+                    plasticity=rule)
+    else:
+        net.connect(pop, pop, se.FromArrays(src, tgt), weight=w, delay=spec["delay"], name="recurrent")
     if spec["ext_rate_hz"] > 0:
         step = 0.1 if drive == "grid" else None
         pop.add_poisson_input(rate=spec["ext_rate_hz"], weight=spec["ext_weight"], dt=step)
@@ -66,9 +74,9 @@ def build_from_spec(spec, backend=None, drive="grid", counters=True):
     return net, pop
 
 
-def run_side(net_name, N, regime, T, seed, backend, drive="grid", counters=True):
+def run_side(net_name, N, regime, T, seed, backend, drive="grid", counters=True, stdp=False):
     """Build and run one network in this process; returns the result row (dict)."""
-    spec = _spec_module().network_spec(net_name, N, regime, seed)
+    spec = _spec_module().network_spec(net_name, N, regime, seed, stdp=stdp)
     warm_up(backend)  # JIT compile time is not counted
     t0 = time.perf_counter()
     net, pop = build_from_spec(spec, backend, drive, counters)
@@ -81,24 +89,35 @@ def run_side(net_name, N, regime, T, seed, backend, drive="grid", counters=True)
     sim = net._sim
     return {
         "simulator": "spikeengine", "backend": net.backend, "drive": drive, "counters": counters, "net": net_name,
-        "regime": spec["regime"], "N": N,
+        "regime": spec["regime"], "N": N, "stdp": stdp,
         "n_synapses": sim.n_synapses, "sim_ms": T, "wall_s": wall, "build_s": build_s,
         "n_spikes": int(c["spikes"]), "rate_hz": c["spikes"] / N / (T / 1000.0),
         "syn_events": int(c["recurrent_synaptic_events"]), "neuron_updates": int(c["neuron_updates"]),
         "bytes_per_synapse": sim.memory_bytes() / max(sim.n_synapses, 1),
+        "bytes_per_plastic_synapse": (_plastic_bytes(sim) if stdp else None),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
 
 
+def _plastic_bytes(sim):
+    """Bytes per plastic synapse: its target and weight in the CSR arrays plus all plasticity state."""
+    m = sum(len(p) for p in sim.plastic)
+    per_syn = sim.syn_tgt.itemsize + sim.syn_w.itemsize
+    return per_syn + sim.plasticity_bytes() / max(m, 1)
+
+
 def _parse_net(tag):
     parts = tag.strip().split("-")
+    if parts[0] == "brunel" and len(parts) == 4 and parts[3] == "stdp":
+        return "brunel-stdp", parts[1], int(parts[2])
     if parts[0] == "brunel" and len(parts) == 3:
         return "brunel", parts[1], int(parts[2])
     if parts[0] == "cuba" and len(parts) == 2:
         return "cuba", "ai", int(parts[1])
     from .errors import ParameterError
 
-    raise ParameterError(f"bench: cannot parse network {tag!r}; use brunel-ai-10000, brunel-low-1000, cuba-4000")
+    raise ParameterError(f"bench: cannot parse network {tag!r}; use brunel-ai-10000, brunel-low-1000, cuba-4000, "
+                         "brunel-ai-10000-stdp")
 
 
 def _subprocess_json(cmd, timeout=3600):
@@ -119,17 +138,24 @@ def main(args):
     brian_py = args.brian2_python or str(Path.cwd() / ".venv-brian2" / "bin" / "python")
     rows = []
     for kind, regime, N in nets:
-        tag = f"{kind}-{regime}-{N}" if kind == "brunel" else f"cuba-{N}"
+        stdp = kind == "brunel-stdp"
+        kind = "brunel" if stdp else kind
+        tag = (f"{kind}-{regime}-{N}" if kind == "brunel" else f"cuba-{N}") + ("-stdp" if stdp else "")
         for sim in [s for s in sims for _ in range(2 if s == "spikeengine" and args.counters == "both" else 1)]:
             if sim == "spikeengine":
                 ctr = args.counters if args.counters != "both" else ("off" if any(
                     r["tag"] == tag and r.get("counters") for r in rows) else "on")
                 cmd = [sys.executable, "-m", "spikeengine.bench", "--side", kind, str(N), regime, str(args.duration),
-                       args.backend or "auto", args.drive, ctr]
+                       args.backend or "auto", args.drive, ctr] + (["stdp"] if stdp else [])
             elif sim == "nest":
                 cmd = [sys.executable, str(BENCH_DIR / "nest_side.py"), "--net", kind, "--N", str(N), "--T",
-                       str(args.duration), "--json"] + (["--regime", regime] if kind == "brunel" else [])
+                       str(args.duration), "--json"] + (["--regime", regime] if kind == "brunel" else []) + (
+                           ["--stdp"] if stdp else [])
             elif sim == "brian2":
+                if stdp:
+                    print(f"[{tag}] brian2 skipped: the STDP benchmark compares with NEST's stdp_synapse only",
+                          file=sys.stderr)
+                    continue
                 if not os.path.exists(brian_py):
                     print(f"[{tag}] brian2 skipped: no venv python at {brian_py} (see benchmarks/README.md)",
                           file=sys.stderr)
@@ -172,6 +198,10 @@ def _print_table(rows):
         print(f"{r['tag']:<18}{sim:<14}{r.get('n_synapses', 0):>11}{r['sim_ms'] / 1000:>7.1f}{r['wall_s']:>9.3f}"
               f"{r['rate_hz']:>9.2f}{ev:>16.3g}{r['peak_rss_mb']:>13.0f}{'' if bps is None else f'{bps:.1f}':>7}"
               f"{ratio:>8.2f}x")
+    for r in rows:
+        if r.get("bytes_per_plastic_synapse"):
+            print(f"{r['tag']}: {r['bytes_per_plastic_synapse']:.1f} bytes per plastic synapse (target, weight and "
+                  "all plasticity state)")
     for tag in dict.fromkeys(r["tag"] for r in rows):
         on = [r["wall_s"] for r in rows if r["tag"] == tag and r.get("counters") is True]
         off = [r["wall_s"] for r in rows if r["tag"] == tag and r.get("counters") is False]
@@ -186,6 +216,7 @@ if __name__ == "__main__":
         backend = sys.argv[6] if len(sys.argv) > 6 and sys.argv[6] != "auto" else None
         drive = sys.argv[7] if len(sys.argv) > 7 else "grid"
         counters = (sys.argv[8] if len(sys.argv) > 8 else "on") == "on"
-        print(json.dumps(run_side(kind, N, regime, T, 12345, backend, drive, counters)))
+        stdp = len(sys.argv) > 9 and sys.argv[9] == "stdp"
+        print(json.dumps(run_side(kind, N, regime, T, 12345, backend, drive, counters, stdp)))
     else:
         print(__doc__)

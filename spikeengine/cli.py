@@ -294,7 +294,8 @@ def build_parser():
 
     b = sub.add_parser("bench", help="benchmark against NEST and Brian2 on identical networks")
     b.add_argument("--nets", default="brunel-ai-1000,brunel-low-1000,cuba-4000",
-                   help="comma-separated: brunel-{ai,low,nest}-{N}, cuba-{N} (default: the small ones)")
+                   help="comma-separated: brunel-{ai,low,nest}-{N}, cuba-{N}, brunel-ai-{N}-stdp (STDP on E->E) "
+                   "(default: the small ones)")
     b.add_argument("--duration", type=float, default=1000.0, help="simulated time per network, ms")
     b.add_argument("--simulators", default="spikeengine,nest,brian2",
                    help="comma-separated subset of spikeengine, nest, brian2 (absent ones are skipped)")

@@ -44,6 +44,8 @@ P_E_L = 14
 P_I_E = 15
 P_RATE = 16  #: Poisson source rate, in 1/ms
 P_SLOPE = 17  #: derived: I_e / C_m (non-leaky kind), mV/ms
+P_TMINV = 18  #: STDP: 1 / tau_minus of the postsynaptic trace (a post-neuron parameter, as in NEST)
+P_TTINV = 19  #: STDP: 1 / tau_minus_triplet of the postsynaptic triplet trace
 NP = 24  #: padded to three cache lines
 
 # state columns (one 64-byte cache line per neuron) ----------------------------
@@ -67,7 +69,48 @@ C_SYNEV_REC = 5  #: synaptic events delivered from non-source neurons (recurrent
 C_UPD = 6  #: neuron state updates performed (lazy advances)
 C_SPK = 7  #: spikes emitted (all kinds)
 C_KICK = 8  #: Poisson-drive kicks applied (external input events)
-NCTR = 9
+C_WUPD = 9  #: plasticity: weight updates applied (facilitation and depression steps)
+C_TRACE = 10  #: plasticity: trace updates (presynaptic trace per plastic group spike, postsynaptic history entries)
+C_WREC = 11  #: plasticity: recorded weight updates in the weight output buffer
+NCTR = 12
+
+# plasticity rules ----------------------------------------------------------------
+# rule types (R[r, R_TYPE]); a group's rule is g_rule[g] (-1: static synapses)
+RULE_STDP = 1  #: pair-based all-to-all STDP, Guetig weight dependence (NEST stdp_synapse)
+RULE_NN_SYMM = 2  #: nearest-neighbour, symmetric (stdp_nn_symm_synapse)
+RULE_NN_RESTR = 3  #: nearest-neighbour, restricted (stdp_nn_restr_synapse)
+RULE_NN_PRE = 4  #: nearest-neighbour, presynaptic-centred (stdp_nn_pre_centered_synapse)
+RULE_TRIPLET = 5  #: triplet rule, all-to-all (Pfister & Gerstner 2006; stdp_triplet_synapse)
+# rule parameter columns of R[n_rules, NR]
+R_TYPE = 0
+R_DDEN = 1  #: 1.0: the whole delay is dendritic (NEST); 0.0: the whole delay is axonal
+R_WMAX = 2
+R_TAU_PLUS = 3
+R_LAMBDA = 4
+R_ALPHA = 5
+R_MU_PLUS = 6
+R_MU_MINUS = 7
+R_TAU_X = 8
+R_APLUS = 9
+R_AMINUS = 10
+R_APLUS3 = 11
+R_AMINUS3 = 12
+R_REC = 13  #: 1.0: record every weight update of this rule's synapses
+R_TMINV = 14  #: 1 / tau_minus of the rule's targets (equal to their P_TMINV: checked at compile time)
+NR = 16
+# per-group plasticity state columns of gst[n_groups, NG]
+G_TLAST = 0  #: synapse time of the last presynaptic spike (NEST's t_lastspike, initially 0)
+G_KP = 1  #: presynaptic trace K+ after that spike
+G_R2 = 2  #: triplet: presynaptic trace r2 (NEST's Kplus_triplet)
+G_HAS = 3  #: 1.0 once the group has seen a presynaptic spike
+NG = 4
+# postsynaptic spike history hist[rows, H, NH]: ring buffers of (time, K-, K-_triplet) after each spike
+H_T = 0
+H_KM = 1
+H_KT = 2
+NH = 3
+#: NEST's tolerance when comparing spike times in STDP (ms)
+STDP_EPS = 1.0e-6
 
 # recorded state variables ----------------------------------------------------
 VAR_CODES = {"V_m": S_V, "I_syn_ex": S_IEX, "I_syn_in": S_IIN, "a": S_A}

@@ -223,7 +223,10 @@ class EnergyReport:
         r.projections = []
         locate = _group_locator(sim)
         for p in net.projections:
-            grp = locate(np.asarray(p.sources, np.int64) + p.pre.first, p.delays)
+            if p.is_plastic:  # plastic synapses have delay groups of their own
+                grp = np.searchsorted(sim.g_syn, sim._csr[id(p)], side="right") - 1
+            else:
+                grp = locate(np.asarray(p.sources, np.int64) + p.pre.first, p.delays)
             uses = sim.g_cnt[grp]
             w = np.broadcast_to(np.asarray(p.weights, np.float64), uses.shape)
             nz = w != 0
@@ -239,7 +242,8 @@ class EnergyReport:
             proj = {"name": p.name, "pre": p.pre.name, "post": p.post.name, "synapses": len(p),
                     "synops": int(uses.sum()), "effective_synops": int(uses[nz].sum()),
                     "dense_weights": dense, "zero_weights": dense - nonzero_pairs,
-                    "weight_updates": 0, "trace_updates": 0}
+                    "weight_updates": int(uses.sum()) if p.is_plastic else 0,
+                    "trace_updates": int(sim.g_cnt[np.unique(grp)].sum()) if p.is_plastic else 0}
             r.projections.append(proj)
             pp = r.populations[index[p.pre.name]]
             pp["synops_out"] += proj["synops"]
@@ -253,7 +257,7 @@ class EnergyReport:
             "input_drive": int(sum(a.nbytes for a in (sim.d_ptr, sim.d_rate, sim.d_dt, sim.d_w, sim.d_next,
                                                       sim.d_rng))),
             "source_spikes": int(sim.src_t.nbytes + sim.src_id.nbytes),
-            "plasticity_traces": 0,
+            "plasticity_traces": int(sim.plasticity_bytes()),
             "counters": int(sim.nupd.nbytes + sim.g_cnt.nbytes + sim.lbin.nbytes + sim.npop.nbytes),
         }
         r.footprint["total"] = sum(r.footprint.values())

@@ -195,28 +195,143 @@ class Population:
 
 
 class Projection:
-    """Synapses from one population to another, with per-synapse weight and delay."""
+    """Synapses from one population to another, with per-synapse weight and delay.
 
-    def __init__(self, pre, post, sources, targets, weights, delays, name):
+    Attributes
+    ----------
+    pre, post : Population
+    sources, targets : ndarray of int
+        Local indices of each synapse's source and target.
+    delays : ndarray of float
+        Per-synapse delays, ms.
+    plasticity : PlasticityRule or None
+        The rule changing the weights on spike events (``connect(..., plasticity=...)``).
+    """
+
+    def __init__(self, pre, post, sources, targets, weights, delays, name, plasticity=None):
         self.pre = pre
         self.post = post
         self.sources = sources
         self.targets = targets
-        self.weights = weights
+        self._weights = weights
         self.delays = delays
         self.name = name
+        self.plasticity = plasticity
+        self._wrec = None  # weight recording: None, {"mode": "events"} or {"mode": "samples", ...}
 
     def __len__(self):
         return self.sources.size
 
     def __repr__(self):
-        return f"<Projection {self.name!r}: {self.pre.name} -> {self.post.name}, {len(self)} synapses>"
+        rule = f", {type(self.plasticity).__name__}" if self.plasticity is not None else ""
+        return f"<Projection {self.name!r}: {self.pre.name} -> {self.post.name}, {len(self)} synapses{rule}>"
+
+    @property
+    def is_plastic(self):
+        """True when a plasticity rule changes this projection's weights."""
+        return self.plasticity is not None
+
+    @property
+    def weights(self):
+        """Per-synapse weights: for a plastic projection after a run, the current (learned) values.
+
+        Setting them replaces the weights (also the values :meth:`Network.reset` returns to); after a
+        run only plastic projections can be changed.
+        """
+        sim = self.pre.net._sim
+        if self.plasticity is not None and sim is not None:
+            return sim.weights_of(self)
+        return self._weights
+
+    @weights.setter
+    def weights(self, value):
+        label = f"projection {self.name!r}"
+        arr = _syn_values(value, len(self), "weight", label, None)
+        if self.plasticity is not None:
+            self.plasticity.check_weights(arr, label)
+        sim = self.pre.net._sim
+        if sim is not None:
+            if self.plasticity is None:
+                raise NetworkError(f"{label}: the weights of a static projection are fixed once the network has "
+                                   "been simulated (make it plastic, or build a new Network)")
+            sim.set_weights(self, arr)
+        self._weights = np.array(arr, dtype=np.float64)
+
+    def record_weights(self, interval=None, ids=None):
+        """Record the weights: every update (like NEST's ``weight_recorder``) or sampled.
+
+        Parameters
+        ----------
+        interval : float, optional
+            None (default): every weight update, as (presynaptic spike time, synapse, new weight)
+            events (:meth:`weight_history`). A step in ms: the weights of ``ids`` sampled at 0,
+            interval, 2 interval, ... (:meth:`weight_samples`); a sample at ``t`` is the value
+            just before the events at ``t``.
+        ids : array of int, optional
+            Synapses (indices into this projection) to sample; default all.
+
+        Examples
+        --------
+        >>> import spikeengine as se
+        >>> net = se.Network()
+        >>> pre = net.spike_source([[1.0, 30.0]]); post = net.spike_source([[5.0]])
+        >>> proj = net.connect(pre, post, "one_to_one", weight=10.0, plasticity=se.STDP(mu_plus=0.0, mu_minus=0.0))
+        >>> proj.record_weights()
+        >>> net.run(50.0)
+        >>> times, syn, w = proj.weight_history()
+        >>> times.tolist(), syn.tolist(), (w - 10.0).round(4).tolist()  # +exp(-5/20) - exp(-24/20) at t = 30
+        ([1.0, 30.0], [0, 0], [0.0, 0.4776])
+        """
+        self.pre.net._check_mutable()
+        label = f"projection {self.name!r}"
+        if self.plasticity is None:
+            raise ParameterError(f"{label}: only plastic projections change their weights; nothing to record")
+        if interval is None:
+            if ids is not None:
+                raise ParameterError(f"{label}: ids select synapses of sampled recordings; give an interval too")
+            self._wrec = {"mode": "events"}
+            return
+        if not (isinstance(interval, (int, float, np.integer, np.floating)) and math.isfinite(interval)
+                and interval > 0):
+            raise ParameterError(f"{label}: weight recording interval must be a number of ms > 0, got {interval!r}")
+        ids = np.arange(len(self)) if ids is None else np.asarray(ids, dtype=np.int64).ravel()
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
+            bad = int(ids[(ids < 0) | (ids >= len(self))][0])
+            raise ParameterError(f"{label}: synapse id {bad} out of range [0, {len(self)})")
+        self._wrec = {"mode": "samples", "interval": float(interval), "ids": ids}
+
+    def weight_history(self):
+        """Every recorded weight update: ``(times, synapses, weights)``.
+
+        ``times`` are the presynaptic spike times (ms) whose arrival caused the update, ``synapses``
+        indices into this projection, ``weights`` the values after the update, in the order applied.
+        """
+        if self._wrec is None or self._wrec["mode"] != "events":
+            raise ParameterError(f"projection {self.name!r}: weight updates were not recorded "
+                                 "(call record_weights() before running)")
+        sim = self.pre.net._sim
+        if sim is None:
+            return np.empty(0), np.empty(0, np.int64), np.empty(0)
+        return sim.weight_events_of(self)
+
+    def weight_samples(self):
+        """Sampled weights: ``(times, values[n_times, n_ids], ids)``."""
+        if self._wrec is None or self._wrec["mode"] != "samples":
+            raise ParameterError(f"projection {self.name!r}: weights were not sampled "
+                                 "(call record_weights(interval=...) before running)")
+        sim = self.pre.net._sim
+        ids = self._wrec["ids"]
+        if sim is None:
+            return np.empty(0), np.empty((0, ids.size)), ids.copy()
+        return sim.weight_samples_of(self)
 
 
 def _syn_values(value, n, what, label, rng):
     """Per-synapse weights or delays as a float64 array of length ``n``; a scalar becomes a read-only
     broadcast view (no memory per synapse)."""
     if callable(value):
+        if rng is None:
+            rng = np.random.default_rng()
         value = value(n, rng)
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
@@ -429,7 +544,7 @@ class Network:
             raise ParameterError(f"poisson source {name!r}: rates must be finite and >= 0 Hz")
         return self._add(name, size, None, ("poisson", rate), prefix="source")
 
-    def connect(self, pre, post, rule="all_to_all", weight=1.0, delay=1.0, name=None):
+    def connect(self, pre, post, rule="all_to_all", weight=1.0, delay=1.0, name=None, plasticity=None):
         """Connect ``pre`` to ``post``; returns the :class:`Projection`.
 
         Parameters
@@ -444,6 +559,12 @@ class Network:
             a callable gets ``(n, rng)`` and returns ``n`` values.
         delay : float, array or callable
             Per-synapse delays in ms, > 0, any float value.
+        name : str, optional
+        plasticity : PlasticityRule, optional
+            A rule that changes the weights on spike events (:class:`~spikeengine.STDP`,
+            :class:`~spikeengine.TripletSTDP`; ``docs/plasticity.md``). The target of a plastic
+            projection may be a spike source: it then only provides postsynaptic spike times (its
+            input is ignored, like NEST's ``receptor_type=1`` on a parrot).
 
         Examples
         --------
@@ -459,8 +580,15 @@ class Network:
                 raise NetworkError(f"connect: {role} must be a population of this network, got {p!r}")
         name = name or f"{pre.name}->{post.name}#{len(self.projections)}"
         label = f"projection {name!r}"
-        if post.is_source:
+        from .plasticity import PlasticityRule
+
+        if plasticity is not None and not isinstance(plasticity, PlasticityRule):
+            raise NetworkError(f"{label}: plasticity must be a rule such as se.STDP(...), got {plasticity!r}")
+        if post.is_source and plasticity is None:
             raise NetworkError(f"{label}: the target {_label(post)} is a spike source and cannot receive input")
+        if plasticity is not None and not post.is_source and not post.model.spiking:
+            raise NetworkError(f"{label}: {type(plasticity).__name__} needs postsynaptic spikes, but the target "
+                               f"{_label(post)} ({type(post.model).__name__}) never spikes")
         conn = make_connector(rule)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 1, len(self.projections)]))
         if isinstance(conn, (FixedInDegree, FixedProbability)):
@@ -469,7 +597,10 @@ class Network:
             s, t = conn.pairs(pre.size, post.size, rng, label)
         w = _syn_values(weight, s.size, "weight", label, rng)
         d = _syn_values(delay, s.size, "delay", label, rng)
-        proj = Projection(pre, post, s, t, w, d, name)
+        if plasticity is not None:
+            plasticity.check_weights(w, label)
+            w = np.array(w, dtype=np.float64)  # plastic weights: a per-synapse array of their own
+        proj = Projection(pre, post, s, t, w, d, name, plasticity)
         self.projections.append(proj)
         return proj
 
@@ -499,10 +630,18 @@ class Network:
             raise ParameterError(f"run: duration must be a finite number of ms >= 0, got {duration!r}")
         self._simulator().run(float(duration), progress=progress)
 
-    def reset(self):
-        """Return to t = 0 with the initial state and empty recordings (same structure and seed)."""
+    def reset(self, keep_weights=False):
+        """Return to t = 0 with the initial state and empty recordings (same structure and seed).
+
+        Parameters
+        ----------
+        keep_weights : bool
+            False (default): plastic weights return to their values before the first run (or as
+            last set), so a rerun repeats the last one exactly. True: keep the learned weights
+            (e.g. to present the next trial to a network that learns).
+        """
         if self._sim is not None:
-            self._sim.reset()
+            self._sim.reset(keep_weights=bool(keep_weights))
 
     @property
     def backend(self):

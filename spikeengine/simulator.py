@@ -188,7 +188,20 @@ class Simulator:
             d[k:e] = p.delays
             k = e
         uniform = m == 0 or bool(np.all(d == d[0]))
-        order = np.argsort(src, kind="stable") if uniform else np.lexsort((d, src))
+        # plastic projections: their synapses form delay groups of their own (one rule per group)
+        plastic = [q for q, p in enumerate(projs) if p.plasticity is not None]
+        rid = None
+        if plastic:
+            rid = np.full(m, -1, np.int32)
+            k = 0
+            for q, p in enumerate(projs):
+                if p.plasticity is not None:
+                    rid[k:k + len(p)] = plastic.index(q)
+                k += len(p)
+        if rid is not None:
+            order = np.lexsort((rid, d, src))
+        else:
+            order = np.argsort(src, kind="stable") if uniform else np.lexsort((d, src))
         src = src[order]
         self.syn_tgt = tgt[order]
         del tgt
@@ -200,9 +213,16 @@ class Simulator:
             if not uniform:
                 d = d[order]
                 new[1:] |= d[1:] != d[:-1]
+            if rid is not None:
+                rid = rid[order]
+                new[1:] |= rid[1:] != rid[:-1]
             starts = np.flatnonzero(new)
         else:
             starts = np.empty(0, np.int64)
+        pos = None
+        if plastic:
+            pos = np.empty(m, np.int64)
+            pos[order] = np.arange(m)
         del order
         self.g_src = src[starts]
         if uniform:
@@ -213,11 +233,99 @@ class Simulator:
         self.g_ptr = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(self.g_src, minlength=n), out=self.g_ptr[1:])
         self.n_synapses = m
+        self._compile_plasticity(plastic, rid, starts, pos)
+
+    def _compile_plasticity(self, plastic, rid, starts, pos):
+        """Rule table, per-group traces, postsynaptic spike histories and the synapse index maps."""
+        projs = self.net.projections
+        n, m = self.n, self.n_synapses
+        self.plastic = [projs[q] for q in plastic]
+        self._csr = {}  # projection name -> CSR position of each of its synapses
+        if not plastic:
+            self.g_rule = np.empty(0, np.int64)
+            self.R = np.zeros((0, dt.NR))
+            self.hrow = np.empty(0, np.int64)
+            self.in_ptr = np.zeros(1, np.int64)
+            self.in_grp = np.empty(0, np.int64)
+            self._has_pre_centred = False
+            self.n_hist_rows = 0
+            return
+        self.g_rule = rid[starts].astype(np.int64)
+        self.R = np.stack([p.plasticity.row() for p in self.plastic])
+        k = 0
+        offsets = {}
+        for p in projs:
+            offsets[id(p)] = k
+            k += len(p)
+        idx = np.int32 if m < 2**31 else np.int64
+        for p in self.plastic:
+            a = offsets[id(p)]
+            self._csr[id(p)] = pos[a:a + len(p)].astype(idx)
+        # postsynaptic trace time constants live with the post neuron (NEST); one value per population
+        self.P[:, dt.P_TMINV] = 1.0 / 20.0
+        self.P[:, dt.P_TTINV] = 1.0 / 110.0
+        taus = {}
+        for p in self.plastic:
+            tm, tt = p.plasticity.post_taus()
+            prev = taus.setdefault(p.post.name, (tm, tt, p.name))
+            if prev[:2] != (tm, tt):
+                raise NetworkError(f"projections {prev[2]!r} and {p.name!r} onto population {p.post.name!r} use "
+                                   f"different postsynaptic time constants (tau_minus, tau_minus_triplet) "
+                                   f"{prev[:2]} and {(tm, tt)}; in NEST these are parameters of the post neuron, "
+                                   "so they must agree")
+            rows = slice(p.post.first, p.post.first + p.post.size)
+            self.P[rows, dt.P_TMINV] = 1.0 / tm
+            self.P[rows, dt.P_TTINV] = 1.0 / tt
+        # history rows: neurons that receive plastic synapses
+        plastic_k = np.concatenate([self._csr[id(p)] for p in self.plastic])
+        tg = self.syn_tgt[plastic_k].astype(np.int64)
+        posts = np.flatnonzero(np.bincount(tg, minlength=n))
+        self.hrow = np.full(n, -1, np.int64)
+        self.hrow[posts] = np.arange(posts.size)
+        self.n_hist_rows = posts.size
+        # incoming plastic groups per history row (for pruning), one entry per (row, group)
+        grp_of = np.searchsorted(self.g_syn, plastic_k, side="right") - 1
+        key = self.hrow[tg] * np.int64(starts.size) + grp_of
+        key.sort()  # (np.unique hashes int64 keys: several times slower than sorting them)
+        key = key[np.concatenate(([True], key[1:] != key[:-1]))] if key.size else key
+        rows = key // starts.size
+        self.in_grp = (key % starts.size).astype(np.int64)
+        self.in_ptr = np.zeros(posts.size + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=posts.size), out=self.in_ptr[1:])
+        self._has_pre_centred = any(p.plasticity.rule_type == dt.RULE_NN_PRE for p in self.plastic)
+
+    def _initial_plastic_state(self, keep_weights):
+        """Traces, histories and (unless kept) weights of the plastic projections at t = 0."""
+        ng = self.g_src.size
+        if not self.plastic:
+            self.gst = np.zeros((0, dt.NG))
+            self.syn_kp = np.empty(0)
+            self.hist = np.zeros((0, 1, dt.NH))
+            self.hinfo = np.zeros((0, 2), np.int64)
+            self.w_t, self.w_k, self.w_w = np.empty(0), np.empty(0, np.int64), np.empty(0)
+            return
+        self.gst = np.zeros((ng, dt.NG))
+        self.syn_kp = np.zeros(self.n_synapses if self._has_pre_centred else 0)
+        for r, p in enumerate(self.plastic):
+            grp = self.g_rule == r
+            self.gst[grp, dt.G_KP] = p.plasticity.Kplus
+            self.gst[grp, dt.G_R2] = getattr(p.plasticity, "Kplus_triplet", 0.0)
+            self.R[r, dt.R_REC] = 1.0 if (p._wrec is not None and p._wrec["mode"] == "events") else 0.0
+            if self._has_pre_centred and p.plasticity.rule_type == dt.RULE_NN_PRE:
+                self.syn_kp[self._csr[id(p)]] = p.plasticity.Kplus
+            if not keep_weights:
+                self.syn_w[self._csr[id(p)]] = p._weights
+        self.hist = np.zeros((self.n_hist_rows, 16, dt.NH))
+        self.hinfo = np.zeros((self.n_hist_rows, 2), np.int64)
+        self.w_t, self.w_k, self.w_w = np.empty(256), np.empty(256, np.int64), np.empty(256)
 
     # ---------------------------------------------------------------- state
-    def reset(self):
-        """Initial state, empty heap and recordings, t = 0."""
+    def reset(self, keep_weights=False):
+        """Initial state, empty heap and recordings, t = 0 (plastic weights too, unless ``keep_weights``)."""
         net = self.net
+        self._initial_plastic_state(keep_weights)
+        self._w_events = {id(p): [] for p in self.plastic}
+        self._w_samples = {id(p): ([], []) for p in self.plastic}
         self.t = 0.0
         self.wall_time = 0.0  # seconds spent in the kernel since the last reset
         self.src_t, self.src_id = self._src0
@@ -325,6 +433,11 @@ class Simulator:
             n_chunks = max(n_chunks, math.ceil(duration / self.bin_width / rows))
         edges = np.linspace(t0, t1, n_chunks + 1)
         edges[-1] = t1
+        wsmp = self._weight_sample_times(t0, t1)
+        if wsmp.size:  # sampled weights: cut the run at the sample times (a sample at t: before events at t)
+            edges = np.union1d(edges, wsmp[wsmp > t0])
+        if wsmp.size and wsmp[0] == t0:
+            self._sample_weights(t0)
         bar = None
         if progress:
             try:
@@ -335,6 +448,8 @@ class Simulator:
                 bar = None
         for a, b in zip(edges[:-1], edges[1:]):
             self._run_chunk(a, b)
+            if wsmp.size and b < t1 and np.any(wsmp == b):
+                self._sample_weights(b)
             if bar is not None:
                 bar.update(b - a)
         if bar is not None:
@@ -362,9 +477,15 @@ class Simulator:
             self.flush, self.touched, self.tflag,
             self.h_t, self.h_g, self.o_t, self.o_i, self.ctr,
             self.nupd, self.g_cnt, self.lbin, self.npop, act, ebin,
+            self.g_rule, self.R, self.gst, self.syn_kp, self.hrow, self.hist, self.hinfo, self.in_ptr, self.in_grp,
+            self.w_t, self.w_k, self.w_w,
             t0, t1, self.window)
         self.wall_time += time.perf_counter() - wall
-        self.h_t, self.h_g, self.o_t, self.o_i = res
+        self.h_t, self.h_g, self.o_t, self.o_i, self.hist, self.w_t, self.w_k, self.w_w = res
+        nw = int(self.ctr[dt.C_WREC])
+        if nw:
+            self._collect_weight_events(nw)
+        self.ctr[dt.C_WREC] = 0
         k = int(self.ctr[dt.C_OUT])
         if k:
             self._spk_t.append(self.o_t[:k].copy())
@@ -377,6 +498,69 @@ class Simulator:
             self._smp_t.append((times, masks))
             self._smp_v.append(smp_out)
         self.t = float(t1)
+
+    # ------------------------------------------------------------ plasticity
+    def weights_of(self, proj):
+        """Current weights of plastic projection ``proj`` (a copy, in the projection's synapse order)."""
+        return self.syn_w[self._csr[id(proj)]]
+
+    def set_weights(self, proj, w):
+        """Overwrite the current weights of plastic projection ``proj``."""
+        self.syn_w[self._csr[id(proj)]] = w
+
+    def _collect_weight_events(self, nw):
+        """Split the kernel's weight-update records of this chunk by projection (CSR -> local index)."""
+        k = self.w_k[:nw]
+        rule = self.g_rule[np.searchsorted(self.g_syn, k, side="right") - 1]
+        for r, p in enumerate(self.plastic):
+            if p._wrec is None or p._wrec["mode"] != "events":
+                continue
+            m = rule == r
+            if not m.any():
+                continue
+            csr = self._csr[id(p)]
+            order = np.argsort(csr)
+            local = order[np.searchsorted(csr, k[m], sorter=order)]
+            self._w_events[id(p)].append((self.w_t[:nw][m].copy(), local, self.w_w[:nw][m].copy()))
+
+    def weight_events_of(self, proj):
+        """(times, synapses, weights) of every recorded update of ``proj``."""
+        ev = self._w_events.get(id(proj), [])
+        if not ev:
+            return np.empty(0), np.empty(0, np.int64), np.empty(0)
+        if len(ev) > 1:
+            ev[:] = [tuple(np.concatenate(x) for x in zip(*ev))]
+        return tuple(a.copy() for a in ev[0])
+
+    def _weight_sample_times(self, t0, t1):
+        """Sample times of sampled weight recordings in [t0, t1)."""
+        ts = []
+        for p in self.plastic:
+            if p._wrec is not None and p._wrec["mode"] == "samples":
+                iv = p._wrec["interval"]
+                k0 = math.ceil(t0 / iv - 1e-12)
+                k1 = math.ceil(t1 / iv - 1e-12)
+                x = np.arange(k0, k1, dtype=np.float64) * iv
+                ts.append(x[(x >= t0) & (x < t1)])
+        return np.unique(np.concatenate(ts)) if ts else np.empty(0)
+
+    def _sample_weights(self, t):
+        for p in self.plastic:
+            rec = p._wrec
+            if rec is not None and rec["mode"] == "samples":
+                iv = rec["interval"]
+                if abs(t / iv - round(t / iv)) < 1e-9:
+                    times, vals = self._w_samples[id(p)]
+                    times.append(t)
+                    vals.append(self.syn_w[self._csr[id(p)][rec["ids"]]])
+
+    def weight_samples_of(self, proj):
+        """(times, values[n_times, n_ids], ids) of a sampled weight recording."""
+        times, vals = self._w_samples[id(proj)]
+        ids = proj._wrec["ids"]
+        if not times:
+            return np.empty(0), np.empty((0, ids.size)), ids.copy()
+        return np.array(times), np.stack(vals), ids.copy()
 
     # -------------------------------------------------------------- results
     def _all_spikes(self):
@@ -425,7 +609,8 @@ class Simulator:
         c = self.ctr
         return {"spikes": int(c[dt.C_SPK]), "synaptic_events": int(c[dt.C_SYNEV]),
                 "recurrent_synaptic_events": int(c[dt.C_SYNEV_REC]), "neuron_updates": int(c[dt.C_UPD]),
-                "drive_events": int(c[dt.C_KICK])}
+                "drive_events": int(c[dt.C_KICK]), "weight_updates": int(c[dt.C_WUPD]),
+                "trace_updates": int(c[dt.C_TRACE])}
 
     def _bin(self, t):
         """Activity bin of time ``t`` (the kernel's rule: floor(t / width + 1e-9))."""
@@ -449,5 +634,15 @@ class Simulator:
         return self._act[0]
 
     def memory_bytes(self):
-        """Bytes held by connectivity arrays (synapses and delay groups)."""
-        return sum(a.nbytes for a in (self.syn_tgt, self.syn_w, self.g_src, self.g_delay, self.g_syn, self.g_ptr))
+        """Bytes held by connectivity arrays (synapses and delay groups) and plasticity state
+        (rule table, per-group traces, spike histories, synapse index maps)."""
+        arrs = [self.syn_tgt, self.syn_w, self.g_src, self.g_delay, self.g_syn, self.g_ptr]
+        return sum(a.nbytes for a in arrs) + self.plasticity_bytes()
+
+    def plasticity_bytes(self):
+        """Bytes of plasticity state: rule table, traces, spike histories, index maps, initial weights."""
+        if not self.plastic:
+            return 0
+        arrs = [self.g_rule, self.R, self.gst, self.syn_kp, self.hrow, self.hist, self.hinfo, self.in_ptr,
+                self.in_grp] + list(self._csr.values()) + [p._weights for p in self.plastic]
+        return sum(a.nbytes for a in arrs)

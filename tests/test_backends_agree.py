@@ -208,7 +208,48 @@ def lif_exp_two_taus(backend, seed):
     return net, {"a": a, "b": b}, [(a, "V_m"), (b, "V_m"), (b, "I_syn_in")]
 
 
+def plastic_mix(backend, seed):
+    """Every STDP rule at once: all-to-all (multiplicative and additive), the three nearest-neighbour
+    variants, triplet; dendritic and axonal delays; float delays; a rarely spiking presynaptic source that
+    keeps its targets' spike histories long (ring growth) and fast ones (pruning); weights recorded."""
+    rng = np.random.default_rng(seed)
+    net = se.Network(seed=seed, backend=backend)
+    a = net.population(30, se.LIF(tau_m=20.0, C_m=1.0, E_L=0.0, V_m=rng.uniform(0.0, 19.0, 30), V_th=20.0,
+                                  V_reset=10.0, t_ref=2.0))
+    b = net.population(20, se.LIFExp(tau_m=10.0, C_m=250.0, E_L=-70.0, V_th=-55.0, V_reset=-70.0, t_ref=2.0,
+                                      tau_syn_ex=2.0, tau_syn_in=5.0, V_m=rng.uniform(-70.0, -56.0, 20)))
+    a.add_poisson_input(rate=15000.0, weight=0.15)
+    b.add_poisson_input(rate=rng.uniform(3500.0, 5000.0, 20), weight=60.0)
+    stim = net.spike_source([np.sort(rng.uniform(0.0, 80.0, 30)) for _ in range(5)] + [np.array([3.0, 77.0])])
+    plastic = []
+    m = 5 * 30
+    plastic.append(net.connect(a, a, {"rule": "fixed_indegree", "indegree": 5}, weight=rng.uniform(0.1, 0.9, m),
+                               delay=rng.uniform(0.5, 2.5, m), plasticity=se.STDP(lambda_=0.05, Wmax=1.0)))
+    plastic.append(net.connect(stim, a, "all_to_all", weight=rng.uniform(0.5, 2.5, 180), delay=1.0,
+                               plasticity=se.STDP(pairing="nn_pre_centered", lambda_=0.1, mu_plus=0.0,
+                                                  mu_minus=0.0, alpha=1.2, Wmax=3.0)))
+    m = 4 * 20
+    plastic.append(net.connect(a, b, {"rule": "fixed_indegree", "indegree": 4}, weight=rng.uniform(20.0, 80.0, m),
+                               delay=rng.uniform(0.6, 1.8, m),
+                               plasticity=se.TripletSTDP(Aplus=0.5, Aminus=0.6, Aplus_triplet=0.3,
+                                                         Aminus_triplet=0.05, Wmax=100.0)))
+    plastic.append(net.connect(stim, b, "all_to_all", weight=50.0, delay=0.8,
+                               plasticity=se.STDP(pairing="nn_symm", lambda_=0.2, mu_plus=0.0, Wmax=120.0)))
+    plastic.append(net.connect(b, b, {"rule": "fixed_indegree", "indegree": 3},
+                               weight=-60.0 * rng.uniform(0.5, 1.5, 60), delay=rng.uniform(0.7, 1.2, 60),
+                               plasticity=se.STDP(pairing="nn_restr", lambda_=0.3, Wmax=-150.0, delay="axonal")))
+    net.connect(b, a, {"rule": "fixed_indegree", "indegree": 3}, weight=-1.0, delay=1.1)
+    for p in plastic[:3] + plastic[4:]:
+        p.record_weights()
+    plastic[3].record_weights(interval=5.0, ids=[0, 3, 7])
+    a.record("spikes")
+    b.record("spikes")
+    a.record("V_m", interval=0.5)
+    return net, {"a": a, "b": b}, [(a, "V_m")]
+
+
 SCENARIOS = {
+    "plastic_mix": (plastic_mix, (45.0, 40.0)),
     "grid_drive": (grid_drive, (30.0, 25.0)),
     "lif_exc_inh": (lif_exc_inh, (40.0, 35.0)),
     "lif_exp_currents": (lif_exp_currents, (45.0, 55.0)),
@@ -235,6 +276,14 @@ def simulate(builder, backend, seed, durations, **kw):
         out["counts"][name] = pop.spike_counts
     for pop, var in sampled:
         out["samples"][(pop.name, var)] = pop.get_data(var)
+    out["weights"] = {}
+    for proj in net.projections:
+        if proj.is_plastic:
+            out["weights"][proj.name] = proj.weights
+            if proj._wrec is not None and proj._wrec["mode"] == "events":
+                out["weights"][proj.name + " history"] = proj.weight_history()
+            elif proj._wrec is not None:
+                out["weights"][proj.name + " samples"] = proj.weight_samples()[:2]
     return out
 
 
@@ -251,6 +300,14 @@ def total_spikes(res):
 
 def assert_agree(ref, got, label):
     assert got["counters"] == ref["counters"], label
+    assert sorted(got["weights"]) == sorted(ref["weights"]), label
+    for key, v in ref["weights"].items():  # plastic weights: final values, every recorded update, samples
+        if isinstance(v, tuple):
+            assert len(got["weights"][key]) == len(v) and v[0].size > 0, f"{label}: {key}: nothing recorded"
+            for x, y in zip(got["weights"][key], v):
+                np.testing.assert_allclose(x, y, rtol=0, atol=1e-12, err_msg=f"{label}: weights {key}")
+        else:
+            np.testing.assert_allclose(got["weights"][key], v, rtol=0, atol=1e-12, err_msg=f"{label}: weights {key}")
     for key, v in ref["energy"].items():  # energy counters: per neuron, per delay group, per activity bin
         np.testing.assert_array_equal(got["energy"][key], v, err_msg=f"{label}: energy counter {key}")
     assert ref["energy"]["act"].sum() > 0 and ref["energy"]["g_cnt"].sum() > 0, label
@@ -276,7 +333,8 @@ def test_layout_constants_match_dtypes():
 
     for name, value in engine.LAYOUT.items():
         assert getattr(dt, name) == value, name
-    public = [k for k in vars(dt) if k.split("_")[0] in ("KIND", "P", "S", "C") or k in ("NP", "NS", "NCTR")]
+    public = [k for k in vars(dt) if k.split("_")[0] in ("KIND", "P", "S", "C", "RULE", "R", "G", "H")
+              or k in ("NP", "NS", "NCTR", "NR", "NG", "NH", "STDP_EPS")]
     assert sorted(public) == sorted(engine.LAYOUT)
 
 
@@ -344,8 +402,10 @@ def _kernel_args(net):
     return [s.kinds, s.P, s.S, s.nspk, s.rec, s.g_ptr, s.g_src, s.g_delay, s.g_syn, s.syn_tgt, s.syn_w,
             s.d_ptr, s.d_rate, s.d_dt, s.d_w, s.d_next, s.d_rng, s.src_t, s.src_id, s.psrc, s.rng,
             smp_t, s.smp_id, s.smp_var, np.empty((0, s.smp_id.size)), s.flush, s.touched, s.tflag,
-            s.h_t, s.h_g, s.o_t, s.o_i, s.ctr, s.nupd, s.g_cnt, s.lbin, s.npop, np.zeros((12, 3), np.int64),
-            np.array([0.1, s._bin(s.t)]), s.t, s.t + 1.0, s.window]
+            s.h_t, s.h_g, s.o_t, s.o_i, s.ctr, s.nupd, s.g_cnt, s.lbin, s.npop,
+            np.zeros((12, len(net.populations)), np.int64), np.array([0.1, s._bin(s.t)]),
+            s.g_rule, s.R, s.gst, s.syn_kp, s.hrow, s.hist, s.hinfo, s.in_ptr, s.in_grp, s.w_t, s.w_k, s.w_w,
+            s.t, s.t + 1.0, s.window]
 
 
 @pytest.mark.parametrize("index, bad, exc, needle", [
@@ -363,7 +423,7 @@ def _kernel_args(net):
     (37, lambda a: a.ravel().copy(), ValueError, "act"),
     (38, lambda a: np.array([-1.0, 0.0]), ValueError, "ebin"),
     (38, lambda a: np.array([0.1, 0.5]), ValueError, "ebin"),
-    (41, lambda a: 0.0, ValueError, "window"),
+    (53, lambda a: 0.0, ValueError, "window"),
 ])
 def test_cython_entry_checks_name_the_argument(index, bad, exc, needle):
     need("cython")

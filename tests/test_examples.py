@@ -35,3 +35,21 @@ def test_stream_dvs(tmp_path, capsys):
     assert "faster than real time" in out and stats["fed"] == stats["events"] > 1000
     if plot:
         assert (tmp_path / "raster.png").stat().st_size > 1000
+
+
+def test_stdp_window(tmp_path, capsys):
+    try:
+        import matplotlib  # noqa: F401
+
+        plot = ["--plot", str(tmp_path / "stdp.png")]
+    except ImportError:
+        plot = []
+    r = _main("stdp_window.py")(["--no-nest"] + plot)
+    out = capsys.readouterr().out
+    assert "STDP window" in out and "dw after 60 pairings" in out
+    dts = list(r["dt"])
+    # STDP.md's anchors: dw(+10 ms) = exp(-11/20), dw(-10 ms) = -exp(-9/20) (lambda 0.01, Wmax 100, d = 1 ms)
+    assert round(r["window"][dts.index(10.0)], 5) == 0.57695 and round(r["window"][dts.index(-10.0)], 5) == -0.63763
+    assert abs(r["window"] - r["window_theory"]).max() < 1e-8
+    if plot:
+        assert (tmp_path / "stdp.png").stat().st_size > 1000

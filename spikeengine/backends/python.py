@@ -50,13 +50,24 @@ from ..dtypes import (
     C_SRC,
     C_SYNEV,
     C_SYNEV_REC,
+    C_TRACE,
     C_UPD,
+    C_WREC,
+    C_WUPD,
+    G_HAS,
+    G_KP,
+    G_R2,
+    G_TLAST,
+    H_KM,
+    H_KT,
+    H_T,
     KIND_IF,
     KIND_LIF,
     KIND_LIF_EXP,
     KIND_PARROT,
     KIND_POISSON,
     KIND_SOURCE,
+    NH,
     P_BETA,
     P_K_EX,
     P_K_IN,
@@ -68,10 +79,32 @@ from ..dtypes import (
     P_TAU_EX,
     P_TAU_IN,
     P_TAU_M,
+    P_TMINV,
+    P_TTINV,
     P_V_INF,
     P_V_MIN,
     P_V_RESET,
     P_V_TH,
+    R_ALPHA,
+    R_AMINUS,
+    R_AMINUS3,
+    R_APLUS,
+    R_APLUS3,
+    R_DDEN,
+    R_LAMBDA,
+    R_MU_MINUS,
+    R_MU_PLUS,
+    R_REC,
+    R_TAU_PLUS,
+    R_TAU_X,
+    R_TMINV,
+    R_TYPE,
+    R_WMAX,
+    RULE_NN_PRE,
+    RULE_NN_RESTR,
+    RULE_NN_SYMM,
+    RULE_STDP,
+    RULE_TRIPLET,
     S_A,
     S_IEX,
     S_IIN,
@@ -80,6 +113,7 @@ from ..dtypes import (
     S_TK,
     S_V,
     S_X,
+    STDP_EPS,
 )
 
 INF = math.inf
@@ -529,14 +563,193 @@ def rebase(kinds, P, S, T0):
             S[j, S_X] = math.exp((S[j, S_T] - T0) / P[j, P_TAU_M])
 
 
+# ----------------------------------------------------------------- plasticity
+# STDP on spike events, NEST 3.10's conventions (docs/plasticity.md; ../specs STDP.md C1-C8):
+# weights change only when a presynaptic spike reaches its synapses (at the delivery of its
+# delay group, before the weight is delivered); post spikes are read from a per-neuron history
+# ring of (t, K-, K-_triplet), kept as NEST's ArchivingNode keeps it.
+def hist_push(hist, hinfo, r, t, tminv, ttinv):
+    """Append the post spike at ``t`` to history row ``r`` (room guaranteed): K- and K-_triplet jump by 1."""
+    H = hist.shape[1]
+    s = hinfo[r, 0]
+    n = hinfo[r, 1]
+    tl = -1.0
+    km = 0.0
+    kt = 0.0
+    if n > 0:
+        q = (s + n - 1) % H
+        tl = hist[r, q, H_T]
+        km = hist[r, q, H_KM]
+        kt = hist[r, q, H_KT]
+    q = (s + n) % H
+    hist[r, q, H_T] = t
+    hist[r, q, H_KM] = km * math.exp((tl - t) * tminv) + 1.0
+    hist[r, q, H_KT] = kt * math.exp((tl - t) * ttinv) + 1.0
+    hinfo[r, 1] = n + 1
+
+
+def hist_prune(hist, hinfo, r, t, in_ptr, in_grp, gst, g_rule, g_delay, R):
+    """Drop the entries of history row ``r`` that no incoming plastic group can read any more.
+
+    ``t`` is a time no later than any delivery still to come. A group that has seen a presynaptic
+    spike reads entries after ``t_last - d_dendritic``; one that has not reads only K- values at
+    ``t_arrival - 2 d_dendritic >= t - 2 d_dendritic``. Entries at or before the earliest such time
+    are dropped, except the latest of them (its K- values carry on).
+    """
+    c = INF
+    for q in range(in_ptr[r], in_ptr[r + 1]):
+        g = in_grp[q]
+        dd = g_delay[g] * R[g_rule[g], R_DDEN]
+        x = t - 2.0 * dd
+        if gst[g, G_HAS] != 0.0:
+            x = gst[g, G_TLAST] - dd
+        if x < c:
+            c = x
+    c = c - 2.0 * STDP_EPS
+    H = hist.shape[1]
+    s = hinfo[r, 0]
+    n = hinfo[r, 1]
+    while n >= 2 and hist[r, (s + 1) % H, H_T] <= c:
+        s = (s + 1) % H
+        n -= 1
+    hinfo[r, 0] = s
+    hinfo[r, 1] = n
+
+
+def k_before(hist, hinfo, r, t, nn, tminv):
+    """Postsynaptic trace just before ``t`` (entries with t - t_h > eps): K- (all-to-all), or with ``nn``
+    the nearest-neighbour trace exp(-(t - t_last_post) / tau_minus); 0 before the first post spike."""
+    H = hist.shape[1]
+    s = hinfo[r, 0]
+    for i in range(hinfo[r, 1] - 1, -1, -1):
+        q = (s + i) % H
+        th = hist[r, q, H_T]
+        if t - th > STDP_EPS:
+            if nn:
+                return math.exp((th - t) * tminv)
+            return hist[r, q, H_KM] * math.exp((th - t) * tminv)
+    return 0.0
+
+
+def facilitate(R, ru, w, kp):
+    """Guetig facilitation on the normalised weight, capped at 1 (NEST stdp_synapse::facilitate_)."""
+    wmax = R[ru, R_WMAX]
+    nw = (w / wmax) + (R[ru, R_LAMBDA] * math.pow(1.0 - (w / wmax), R[ru, R_MU_PLUS]) * kp)
+    if nw < 1.0:
+        return nw * wmax
+    return wmax
+
+
+def depress(R, ru, w, km):
+    """Guetig depression on the normalised weight, floored at 0 (NEST stdp_synapse::depress_)."""
+    wmax = R[ru, R_WMAX]
+    nw = (w / wmax) - (R[ru, R_ALPHA] * R[ru, R_LAMBDA] * math.pow(w / wmax, R[ru, R_MU_MINUS]) * km)
+    if nw > 0.0:
+        return nw * wmax
+    return 0.0
+
+
+def facilitate3(R, ru, w, kp, ky):
+    """Triplet facilitation (NEST stdp_triplet_synapse): additive, capped at |Wmax|, sign of Wmax."""
+    wmax = R[ru, R_WMAX]
+    nw = abs(w) + kp * (R[ru, R_APLUS] + R[ru, R_APLUS3] * ky)
+    if nw < abs(wmax):
+        return math.copysign(nw, wmax)
+    return math.copysign(wmax, wmax)
+
+
+def depress3(R, ru, w, km, r2):
+    """Triplet depression (NEST stdp_triplet_synapse): additive, floored at 0, sign of Wmax."""
+    nw = abs(w) - km * (R[ru, R_AMINUS] + R[ru, R_AMINUS3] * r2)
+    if nw > 0.0:
+        return math.copysign(nw, R[ru, R_WMAX])
+    return math.copysign(0.0, R[ru, R_WMAX])
+
+
+def stdp_update(k, g, ru, R, gst, syn_w, syn_kp, hist, hinfo, r, tp, dd, r2, tminv, ctr):
+    """Update synapse ``k`` (group ``g``, rule ``ru``) for the presynaptic spike that reaches it at ``tp``.
+
+    ``dd`` is the dendritic delay, ``r2`` the group's triplet trace decayed to ``tp``. Post spikes
+    ``t_h`` with t_last - dd < t_h <= tp - dd (NEST's get_history, eps 1e-6 ms) facilitate in time
+    order; then the weight is depressed with the trace just before ``tp - dd``. With an axonal delay
+    (dd = 0) post spikes within eps of ``tp`` are left out (they may not have been found yet).
+    """
+    typ = R[ru, R_TYPE]
+    taup = R[ru, R_TAU_PLUS]
+    tl = gst[g, G_TLAST]
+    has = gst[g, G_HAS] != 0.0
+    kp = gst[g, G_KP]
+    if typ == RULE_NN_PRE:
+        kp = syn_kp[k]
+    w = syn_w[k]
+    t1 = tl - dd
+    t2 = tp - dd
+    H = hist.shape[1]
+    s = hinfo[r, 0]
+    found = False
+    nup = 0
+    for i in range(hinfo[r, 1]):
+        q = (s + i) % H
+        th = hist[r, q, H_T]
+        if th - t1 <= STDP_EPS:
+            continue
+        if dd > 0.0:
+            if th - t2 > STDP_EPS:
+                break
+        elif t2 - th <= STDP_EPS:
+            break
+        found = True
+        minus_dt = tl - (th + dd)
+        if typ == RULE_STDP:
+            w = facilitate(R, ru, w, kp * math.exp(minus_dt / taup))
+            nup += 1
+        elif typ == RULE_TRIPLET:
+            w = facilitate3(R, ru, w, kp * math.exp(minus_dt / taup), hist[r, q, H_KT] - 1.0)
+            nup += 1
+        elif typ == RULE_NN_SYMM:
+            if has:
+                w = facilitate(R, ru, w, math.exp(minus_dt / taup))
+                nup += 1
+        elif typ == RULE_NN_RESTR:
+            if has:
+                w = facilitate(R, ru, w, math.exp(minus_dt / taup))
+                nup += 1
+            break
+        else:  # RULE_NN_PRE: the first post spike only, with the presynaptic sum since the last pairing
+            w = facilitate(R, ru, w, kp * math.exp(minus_dt / taup))
+            nup += 1
+            kp = 0.0
+            break
+    if typ == RULE_STDP:
+        w = depress(R, ru, w, k_before(hist, hinfo, r, t2, False, tminv))
+        nup += 1
+    elif typ == RULE_TRIPLET:
+        w = depress3(R, ru, w, k_before(hist, hinfo, r, t2, False, tminv), r2)
+        nup += 1
+    elif typ == RULE_NN_RESTR:
+        if found:
+            w = depress(R, ru, w, k_before(hist, hinfo, r, t2, True, tminv))
+            nup += 1
+    else:
+        w = depress(R, ru, w, k_before(hist, hinfo, r, t2, True, tminv))
+        nup += 1
+        if typ == RULE_NN_PRE:
+            syn_kp[k] = kp * math.exp((tl - tp) / taup) + 1.0
+    syn_w[k] = w
+    ctr[C_WUPD] += nup
+
+
 # ------------------------------------------------------------------- emission
-def need_room(j, rec, g_ptr, h_t, o_t, ctr):
-    """True if the heap or the output buffer must grow before neuron ``j`` can emit."""
+def need_room(j, rec, g_ptr, h_t, o_t, ctr, hrow, hist, hinfo):
+    """True if the heap, the output buffer or neuron ``j``'s spike history must grow before ``j`` can emit."""
+    if hrow.shape[0] != 0 and hrow[j] >= 0 and hinfo[hrow[j], 1] >= hist.shape[1]:
+        return True
     return (ctr[C_HEAP] + g_ptr[j + 1] - g_ptr[j] > h_t.shape[0]) or (rec[j] != 0 and ctr[C_OUT] >= o_t.shape[0])
 
 
-def grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr):
-    """Return enlarged copies of the heap and output buffers (amortised doubling)."""
+def grow(j, T, rec, g_ptr, h_t, h_g, o_t, o_i, ctr, hrow, hist, hinfo, in_ptr, in_grp, gst, g_rule, g_delay, R):
+    """Return enlarged copies of the heap and output buffers (amortised doubling), and make room in
+    neuron ``j``'s spike history (pruned first; all rings doubled when that is not enough)."""
     need = ctr[C_HEAP] + g_ptr[j + 1] - g_ptr[j]
     if need > h_t.shape[0]:
         cap = 2 * need + 64
@@ -556,11 +769,23 @@ def grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr):
         ni[:n] = o_i[:n]
         o_t = nt
         o_i = ni
-    return h_t, h_g, o_t, o_i
+    if hrow.shape[0] != 0 and hrow[j] >= 0 and hinfo[hrow[j], 1] >= hist.shape[1]:
+        hist_prune(hist, hinfo, hrow[j], T, in_ptr, in_grp, gst, g_rule, g_delay, R)
+        if hinfo[hrow[j], 1] >= hist.shape[1]:
+            H = hist.shape[1]
+            nh = np.zeros((hist.shape[0], 2 * H, NH), np.float64)
+            for r in range(hist.shape[0]):
+                s = hinfo[r, 0]
+                for i in range(hinfo[r, 1]):
+                    for c in range(NH):
+                        nh[r, i, c] = hist[r, (s + i) % H, c]
+                hinfo[r, 0] = 0
+            hist = nh
+    return h_t, h_g, o_t, o_i, hist
 
 
-def emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin):
-    """Neuron ``j`` spikes at ``t``: count, record, queue one entry per delay group.
+def emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin, P, hrow, hist, hinfo):
+    """Neuron ``j`` spikes at ``t``: count, record, enter its STDP history, queue one entry per delay group.
 
     With activity bins (``ebin[0]`` = bin width > 0) the neuron's first spike in bin
     k = floor(t / width + 1e-9) adds one to ``act[k - ebin[1], npop[j]]``; ``lbin[j]``
@@ -584,28 +809,35 @@ def emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, a
         o_t[n] = t
         o_i[n] = j
         ctr[C_OUT] = n + 1
+    if hrow.shape[0] != 0 and hrow[j] >= 0:
+        hist_push(hist, hinfo, hrow[j], t, P[j, P_TMINV], P[j, P_TTINV])
+        ctr[C_TRACE] += 1
     for g in range(g_ptr[j], g_ptr[j + 1]):
         heap_push(h_t, h_g, ctr, t + g_delay[g], g)
 
 
 def advance_emit(kind, P, S, j, t1, x1, T0, dc, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_dt, d_w, d_next, d_rng,
-                 h_t, h_g, o_t, o_i, ctr, nupd, lbin, npop, act, ebin):
+                 h_t, h_g, o_t, o_i, ctr, nupd, lbin, npop, act, ebin,
+                 hrow, hist, hinfo, in_ptr, in_grp, gst, g_rule, R, T):
     """Advance neuron ``j`` to ``t1``, emitting and resetting at every spike on the way.
 
+    ``T`` is the start of the current window (no delivery after it has happened yet).
     Returns the buffers, which are reallocated if they had to grow.
     """
     while True:
         ts = advance(kind, P, S, j, t1, False, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_next, d_rng, ctr, nupd)
         if ts == INF:
-            return h_t, h_g, o_t, o_i
-        if need_room(j, rec, g_ptr, h_t, o_t, ctr):
-            h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
-        emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin)
+            return h_t, h_g, o_t, o_i, hist
+        if need_room(j, rec, g_ptr, h_t, o_t, ctr, hrow, hist, hinfo):
+            h_t, h_g, o_t, o_i, hist = grow(j, T, rec, g_ptr, h_t, h_g, o_t, o_i, ctr, hrow, hist, hinfo, in_ptr,
+                                            in_grp, gst, g_rule, g_delay, R)
+        emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin, P, hrow, hist, hinfo)
         reset(kind, P, S, j, ts)
 
 
 def take_samples(tlim, inclusive, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr, d_rate, d_dt, d_w, d_next,
-                 d_rng, smp_t, smp_id, smp_var, smp_out, h_t, h_g, o_t, o_i, ctr, nupd, lbin, npop, act, ebin):
+                 d_rng, smp_t, smp_id, smp_var, smp_out, h_t, h_g, o_t, o_i, ctr, nupd, lbin, npop, act, ebin,
+                 hrow, hist, hinfo, in_ptr, in_grp, gst, g_rule, R, T):
     """Record the sampled state at every sample time < tlim (<= tlim if ``inclusive``)."""
     p = ctr[C_SMP]
     while p < smp_t.shape[0] and (smp_t[p] < tlim or (inclusive and smp_t[p] == tlim)):
@@ -614,13 +846,14 @@ def take_samples(tlim, inclusive, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay
             j = smp_id[c]
             kind = kinds[j]
             if S[j, S_T] < ts and kind != KIND_PARROT and kind != KIND_SOURCE and kind != KIND_POISSON:
-                h_t, h_g, o_t, o_i = advance_emit(kind, P, S, j, ts, xfac(kind, P, j, ts, T0), T0, dc, nspk, rec,
-                                                  g_ptr, g_delay, d_ptr, d_rate, d_dt, d_w, d_next, d_rng, h_t, h_g,
-                                                  o_t, o_i, ctr, nupd, lbin, npop, act, ebin)
+                h_t, h_g, o_t, o_i, hist = advance_emit(kind, P, S, j, ts, xfac(kind, P, j, ts, T0), T0, dc, nspk,
+                                                        rec, g_ptr, g_delay, d_ptr, d_rate, d_dt, d_w, d_next, d_rng,
+                                                        h_t, h_g, o_t, o_i, ctr, nupd, lbin, npop, act, ebin,
+                                                        hrow, hist, hinfo, in_ptr, in_grp, gst, g_rule, R, T)
             smp_out[p, c] = S[j, smp_var[c]]
         p += 1
     ctr[C_SMP] = p
-    return h_t, h_g, o_t, o_i
+    return h_t, h_g, o_t, o_i, hist
 
 
 # ------------------------------------------------------------------- main loop
@@ -632,12 +865,20 @@ def run(kinds, P, S, nspk, rec,
         flush, touched, tflag,
         h_t, h_g, o_t, o_i, ctr,
         nupd, g_cnt, lbin, npop, act, ebin,
+        g_rule, R, gst, syn_kp, hrow, hist, hinfo, in_ptr, in_grp, w_t, w_k, w_w,
         t_start, t_stop, window):
     """Simulate from ``t_start`` to ``t_stop`` (ms).
 
-    Returns the heap and output arrays, which may have been reallocated to grow.
-    (Emission sites repeat the ``need_room``/``grow``/``emit`` triple instead of
-    calling :func:`advance_emit`, so that the hot path passes no arrays back.)
+    Returns the heap, output, spike-history and weight-record arrays, which may have been
+    reallocated to grow. (Emission sites repeat the ``need_room``/``grow``/``emit`` triple
+    instead of calling :func:`advance_emit`, so that the hot path passes no arrays back.)
+
+    Plasticity (all zero-length when no projection is plastic): ``g_rule[g]`` the rule row of
+    group ``g`` in ``R`` (-1: static), ``gst`` the per-group presynaptic traces, ``syn_kp`` the
+    per-synapse trace of presynaptic-centred rules, ``hrow[j]`` neuron ``j``'s row in the spike
+    history ``hist``/``hinfo`` (ring start, length), ``in_ptr``/``in_grp`` the plastic groups
+    reaching each history row (for pruning), ``w_t``/``w_k``/``w_w`` the recorded weight updates
+    (presynaptic spike time, synapse, new weight).
     """
     # decay epoch of the shared LIF factors: rebased when it lags more than 30 membrane time constants
     T0 = t_start
@@ -659,9 +900,11 @@ def run(kinds, P, S, nspk, rec,
         p = ctr[C_SRC]
         while p < src_t.shape[0] and src_t[p] < Te:
             j = src_id[p]
-            if need_room(j, rec, g_ptr, h_t, o_t, ctr):
-                h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
-            emit(j, src_t[p], nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin)
+            if need_room(j, rec, g_ptr, h_t, o_t, ctr, hrow, hist, hinfo):
+                h_t, h_g, o_t, o_i, hist = grow(j, T, rec, g_ptr, h_t, h_g, o_t, o_i, ctr, hrow, hist, hinfo,
+                                                in_ptr, in_grp, gst, g_rule, g_delay, R)
+            emit(j, src_t[p], nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin, P, hrow,
+                 hist, hinfo)
             p += 1
         ctr[C_SRC] = p
         for q in range(psrc.shape[0]):
@@ -669,17 +912,21 @@ def run(kinds, P, S, nspk, rec,
             if S[j, S_T] < 0.0:
                 S[j, S_T] = exp_interval(rng, j, P[j, P_RATE])
             while S[j, S_T] < Te:
-                if need_room(j, rec, g_ptr, h_t, o_t, ctr):
-                    h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
-                emit(j, S[j, S_T], nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin)
+                if need_room(j, rec, g_ptr, h_t, o_t, ctr, hrow, hist, hinfo):
+                    h_t, h_g, o_t, o_i, hist = grow(j, T, rec, g_ptr, h_t, h_g, o_t, o_i, ctr, hrow, hist,
+                                                    hinfo, in_ptr, in_grp, gst, g_rule, g_delay, R)
+                emit(j, S[j, S_T], nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin, P, hrow,
+                     hist, hinfo)
                 S[j, S_T] = S[j, S_T] + exp_interval(rng, j, P[j, P_RATE])
         # 2. deliver queued spikes arriving in [T, Te), one instant at a time
         while ctr[C_HEAP] > 0 and h_t[0] < Te:
             t = h_t[0]
             if ctr[C_SMP] < smp_t.shape[0] and smp_t[ctr[C_SMP]] <= t:
-                h_t, h_g, o_t, o_i = take_samples(t, True, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr,
-                                                  d_rate, d_dt, d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
-                                                  h_t, h_g, o_t, o_i, ctr, nupd, lbin, npop, act, ebin)
+                h_t, h_g, o_t, o_i, hist = take_samples(t, True, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay,
+                                                        d_ptr, d_rate, d_dt, d_w, d_next, d_rng, smp_t, smp_id,
+                                                        smp_var, smp_out, h_t, h_g, o_t, o_i, ctr, nupd, lbin, npop,
+                                                        act, ebin, hrow, hist, hinfo, in_ptr, in_grp, gst, g_rule, R,
+                                                        T)
             ntouch = 0
             c_tau = -1.0  # cache of xfac(t) for the last membrane time constant seen at this instant
             c_x = 1.0
@@ -694,10 +941,34 @@ def run(kinds, P, S, nspk, rec,
                 src_kind = kinds[g_src[g]]
                 if src_kind != KIND_SOURCE and src_kind != KIND_POISSON:
                     ctr[C_SYNEV_REC] += k1 - k0
+                # a plastic group: its presynaptic spike reaches the synapses at tp (NEST: tp = t_pre)
+                ru = -1
+                if g_rule.shape[0] != 0:
+                    ru = g_rule[g]
+                tp = t
+                dd = 0.0
+                r2 = 0.0
+                if ru >= 0:
+                    dd = g_delay[g] * R[ru, R_DDEN]
+                    tp = t - dd
+                    if R[ru, R_TYPE] == RULE_TRIPLET:
+                        r2 = gst[g, G_R2] * math.exp((gst[g, G_TLAST] - tp) / R[ru, R_TAU_X])
+                    if R[ru, R_REC] != 0.0 and ctr[C_WREC] + k1 - k0 > w_t.shape[0]:
+                        cap = 2 * (ctr[C_WREC] + k1 - k0) + 256
+                        nt = np.empty(cap, np.float64)
+                        nk = np.empty(cap, np.int64)
+                        nw = np.empty(cap, np.float64)
+                        n = ctr[C_WREC]
+                        nt[:n] = w_t[:n]
+                        nk[:n] = w_k[:n]
+                        nw[:n] = w_w[:n]
+                        w_t = nt
+                        w_k = nk
+                        w_w = nw
                 for k in range(k0, k1):
                     j = syn_tgt[k]
                     kind = kinds[j]
-                    if S[j, S_T] < t:
+                    if S[j, S_T] < t and kind != KIND_SOURCE and kind != KIND_POISSON:
                         if kind == KIND_PARROT:
                             S[j, S_T] = t
                         else:
@@ -712,30 +983,51 @@ def run(kinds, P, S, nspk, rec,
                                              d_rng, ctr, nupd)
                                 if ts == INF:
                                     break
-                                if need_room(j, rec, g_ptr, h_t, o_t, ctr):
-                                    h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
-                                emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin)
+                                if need_room(j, rec, g_ptr, h_t, o_t, ctr, hrow, hist, hinfo):
+                                    h_t, h_g, o_t, o_i, hist = grow(j, T, rec, g_ptr, h_t, h_g, o_t, o_i, ctr, hrow,
+                                                                    hist, hinfo, in_ptr, in_grp, gst, g_rule, g_delay,
+                                                                    R)
+                                emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin,
+                                     P, hrow, hist, hinfo)
                                 reset(kind, P, S, j, ts)
+                    if ru >= 0:
+                        stdp_update(k, g, ru, R, gst, syn_w, syn_kp, hist, hinfo, hrow[j], tp, dd, r2, R[ru, R_TMINV],
+                                    ctr)
+                        if R[ru, R_REC] != 0.0:
+                            n = ctr[C_WREC]
+                            w_t[n] = t - g_delay[g]
+                            w_k[n] = k
+                            w_w[n] = syn_w[k]
+                            ctr[C_WREC] = n + 1
                     receive(kind, P, S, j, syn_w[k], t)
                     if tflag[j] == 0:
                         tflag[j] = 1
                         touched[ntouch] = j
                         ntouch += 1
+                if ru >= 0:
+                    gst[g, G_KP] = gst[g, G_KP] * math.exp((gst[g, G_TLAST] - tp) / R[ru, R_TAU_PLUS]) + 1.0
+                    gst[g, G_R2] = r2 + 1.0
+                    gst[g, G_TLAST] = tp
+                    gst[g, G_HAS] = 1.0
+                    ctr[C_TRACE] += 1
             for q in range(ntouch):
                 j = touched[q]
                 tflag[j] = 0
                 kind = kinds[j]
                 if kind == KIND_PARROT or fires_on_input(kind, P, S, j, t):
-                    if need_room(j, rec, g_ptr, h_t, o_t, ctr):
-                        h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
-                    emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin)
+                    if need_room(j, rec, g_ptr, h_t, o_t, ctr, hrow, hist, hinfo):
+                        h_t, h_g, o_t, o_i, hist = grow(j, T, rec, g_ptr, h_t, h_g, o_t, o_i, ctr, hrow, hist, hinfo,
+                                                        in_ptr, in_grp, gst, g_rule, g_delay, R)
+                    emit(j, t, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin, P, hrow,
+                         hist, hinfo)
                     if kind != KIND_PARROT:
                         reset(kind, P, S, j, t)
         # 3. samples, then flush neurons that can fire between inputs to the window end
         if ctr[C_SMP] < smp_t.shape[0] and smp_t[ctr[C_SMP]] < Te:
-            h_t, h_g, o_t, o_i = take_samples(Te, False, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr,
-                                              d_rate, d_dt, d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
-                                              h_t, h_g, o_t, o_i, ctr, nupd, lbin, npop, act, ebin)
+            h_t, h_g, o_t, o_i, hist = take_samples(Te, False, T0, dc, kinds, P, S, nspk, rec, g_ptr, g_delay, d_ptr,
+                                                    d_rate, d_dt, d_w, d_next, d_rng, smp_t, smp_id, smp_var, smp_out,
+                                                    h_t, h_g, o_t, o_i, ctr, nupd, lbin, npop, act, ebin,
+                                                    hrow, hist, hinfo, in_ptr, in_grp, gst, g_rule, R, T)
         c_tau = -1.0
         c_x = 1.0
         for q in range(flush.shape[0]):
@@ -753,18 +1045,21 @@ def run(kinds, P, S, nspk, rec,
                                  nupd)
                     if ts == INF:
                         break
-                    if need_room(j, rec, g_ptr, h_t, o_t, ctr):
-                        h_t, h_g, o_t, o_i = grow(j, rec, g_ptr, h_t, h_g, o_t, o_i, ctr)
-                    emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin)
+                    if need_room(j, rec, g_ptr, h_t, o_t, ctr, hrow, hist, hinfo):
+                        h_t, h_g, o_t, o_i, hist = grow(j, T, rec, g_ptr, h_t, h_g, o_t, o_i, ctr, hrow, hist, hinfo,
+                                                        in_ptr, in_grp, gst, g_rule, g_delay, R)
+                    emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin, P, hrow,
+                         hist, hinfo)
                     reset(kind, P, S, j, ts)
         T = Te
-    return h_t, h_g, o_t, o_i
+    return h_t, h_g, o_t, o_i, hist, w_t, w_k, w_w
 
 
 #: the functions that make up the kernel, in dependency order (the Numba twin compiles these)
 KERNEL_FUNCTIONS = (
     "uniform", "exp_interval", "heap_push", "heap_pop", "threshold", "xfac", "decays", "evolve",
     "evolve_refractory", "_ex", "_fval", "_fder", "_refine", "crossing_generic", "first_crossing", "receive",
-    "fires_on_input", "reset", "drive_next", "kick_weight", "next_kick", "advance", "rebase", "need_room", "grow",
-    "emit", "advance_emit", "take_samples", "run",
+    "fires_on_input", "reset", "drive_next", "kick_weight", "next_kick", "advance", "rebase",
+    "hist_push", "hist_prune", "k_before", "facilitate", "depress", "facilitate3", "depress3", "stdp_update",
+    "need_room", "grow", "emit", "advance_emit", "take_samples", "run",
 )
