@@ -83,6 +83,7 @@ cdef enum:
     RULE_NN_RESTR = 3
     RULE_NN_PRE = 4
     RULE_TRIPLET = 5
+    RULE_DOPA = 6
 
 cdef enum:
     R_TYPE = 0
@@ -100,14 +101,21 @@ cdef enum:
     R_AMINUS3 = 12
     R_REC = 13
     R_TMINV = 14
-    NR = 16
+    R_TAU_C = 15
+    R_TAU_N = 16
+    R_B = 17
+    R_WMIN = 18
+    R_VT = 19
+    NR = 24
 
 cdef enum:
     G_TLAST = 0
     G_KP = 1
     G_R2 = 2
     G_HAS = 3
-    NG = 4
+    G_N = 4
+    G_DIDX = 5
+    NG = 6
 
 cdef enum:
     H_T = 0

@@ -15,7 +15,7 @@ into new NumPy arrays at exit.
 """
 
 cimport numpy as cnp
-from libc.math cimport INFINITY, copysign, exp, fabs, floor, isfinite, log, pow
+from libc.math cimport INFINITY, copysign, exp, expm1, fabs, floor, isfinite, log, pow
 from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
@@ -67,12 +67,14 @@ LAYOUT = {
     "C_SYNEV_REC": C_SYNEV_REC, "C_UPD": C_UPD, "C_SPK": C_SPK, "C_KICK": C_KICK, "NCTR": NCTR,
     "C_WUPD": C_WUPD, "C_TRACE": C_TRACE, "C_WREC": C_WREC,
     "RULE_STDP": RULE_STDP, "RULE_NN_SYMM": RULE_NN_SYMM, "RULE_NN_RESTR": RULE_NN_RESTR,
-    "RULE_NN_PRE": RULE_NN_PRE, "RULE_TRIPLET": RULE_TRIPLET,
+    "RULE_NN_PRE": RULE_NN_PRE, "RULE_TRIPLET": RULE_TRIPLET, "RULE_DOPA": RULE_DOPA,
     "R_TYPE": R_TYPE, "R_DDEN": R_DDEN, "R_WMAX": R_WMAX, "R_TAU_PLUS": R_TAU_PLUS, "R_LAMBDA": R_LAMBDA,
     "R_ALPHA": R_ALPHA, "R_MU_PLUS": R_MU_PLUS, "R_MU_MINUS": R_MU_MINUS, "R_TAU_X": R_TAU_X, "R_APLUS": R_APLUS,
     "R_AMINUS": R_AMINUS, "R_APLUS3": R_APLUS3, "R_AMINUS3": R_AMINUS3, "R_REC": R_REC, "R_TMINV": R_TMINV,
+    "R_TAU_C": R_TAU_C, "R_TAU_N": R_TAU_N, "R_B": R_B, "R_WMIN": R_WMIN, "R_VT": R_VT,
     "NR": NR,
-    "G_TLAST": G_TLAST, "G_KP": G_KP, "G_R2": G_R2, "G_HAS": G_HAS, "NG": NG,
+    "G_TLAST": G_TLAST, "G_KP": G_KP, "G_R2": G_R2, "G_HAS": G_HAS, "G_N": G_N, "G_DIDX": G_DIDX,
+    "NG": NG,
     "H_T": H_T, "H_KM": H_KM, "H_KT": H_KT, "NH": NH, "STDP_EPS": STDP_EPS,
 }
 
@@ -195,6 +197,13 @@ cdef struct Ctx:
     index_t trace
     # start of the current window: no delivery before it is still to come (reference: T of run)
     double now
+    # dopamine arrivals per volume transmitter (reference: dh_t, dh_m, dh_n), rows of dh_L entries
+    const double* dh_t
+    const double* dh_m
+    const index_t* dh_n
+    index_t dh_L
+    # dopa_update() scratch (reference: dst): w, c, n, arrival index
+    double dst[4]
 
 
 # --------------------------------------------------------------------------- random
@@ -913,6 +922,100 @@ cdef inline void stdp_update(Ctx* c, index_t k, index_t g, const double* rp, ind
     c.wupd += nup
 
 
+cdef inline double dopa_weight(const double* rp, double w, double c0, double n0, double minus_dt) noexcept nogil:
+    """Reference: dopa_weight."""
+    cdef double tc = rp[R_TAU_C]
+    cdef double tn = rp[R_TAU_N]
+    cdef double taus = (tc + tn) / (tc * tn)
+    w = w - c0 * (n0 / taus * expm1(taus * minus_dt) - rp[R_B] * tc * expm1(minus_dt / tc))
+    if w < rp[R_WMIN]:
+        w = rp[R_WMIN]
+    if w > rp[R_WMAX]:
+        w = rp[R_WMAX]
+    return w
+
+
+cdef void dopa_process(const double* rp, const double* dt_, const double* dm, index_t nd, double* st, double t0,
+                       double t1) noexcept nogil:
+    """Reference: dopa_process (``dt_``/``dm`` the volume transmitter's row)."""
+    cdef double tn = rp[R_TAU_N]
+    cdef double tc = rp[R_TAU_C]
+    cdef index_t idx = <index_t>st[3]
+    cdef double n0, minus_dt, cd
+    if nd > idx + 1 and t1 - dt_[idx + 1] > -STDP_EPS:
+        n0 = st[2] * exp((dt_[idx] - t0) / tn)
+        st[0] = dopa_weight(rp, st[0], st[1], n0, t0 - dt_[idx + 1])
+        minus_dt = dt_[idx] - dt_[idx + 1]
+        idx += 1
+        st[2] = st[2] * exp(minus_dt / tn) + dm[idx] / tn
+        while nd > idx + 1 and t1 - dt_[idx + 1] > -STDP_EPS:
+            cd = st[1] * exp((t0 - dt_[idx]) / tc)
+            st[0] = dopa_weight(rp, st[0], cd, st[2], dt_[idx] - dt_[idx + 1])
+            minus_dt = dt_[idx] - dt_[idx + 1]
+            idx += 1
+            st[2] = st[2] * exp(minus_dt / tn) + dm[idx] / tn
+        cd = st[1] * exp((t0 - dt_[idx]) / tc)
+        st[0] = dopa_weight(rp, st[0], cd, st[2], dt_[idx] - t1)
+    else:
+        n0 = st[2] * exp((dt_[idx] - t0) / tn)
+        st[0] = dopa_weight(rp, st[0], st[1], n0, t0 - t1)
+    st[1] = st[1] * exp((t0 - t1) / tc)
+    st[3] = <double>idx
+
+
+cdef void dopa_update(Ctx* c, index_t k, index_t g, const double* rp, index_t r, double tp, double dd,
+                      double tminv) noexcept nogil:
+    """Reference: dopa_update (the final group dopamine state is left in c.dst[2:4])."""
+    cdef index_t v = <index_t>rp[R_VT]
+    cdef const double* dt_ = c.dh_t + v * c.dh_L
+    cdef const double* dm = c.dh_m + v * c.dh_L
+    cdef index_t nd = c.dh_n[v]
+    cdef double tl = c.gst[g * NG + G_TLAST]
+    cdef double kp = c.gst[g * NG + G_KP]
+    cdef double* st = c.dst
+    cdef double t0 = tl
+    cdef double t1 = tl - dd
+    cdef double t2 = tp - dd
+    cdef index_t H = c.hist_H
+    cdef index_t s = c.hinfo[2 * r]
+    cdef index_t i, q
+    cdef double th, minus_dt, km
+    cdef double* e
+    st[0] = c.syn_w[k]
+    st[1] = c.syn_kp[k]
+    st[2] = c.gst[g * NG + G_N]
+    st[3] = c.gst[g * NG + G_DIDX]
+    for i in range(c.hinfo[2 * r + 1]):
+        q = (s + i) % H
+        th = c.hist[(r * H + q) * NH + H_T]
+        if th - t1 <= STDP_EPS:
+            continue
+        if dd > 0.0:
+            if th - t2 > STDP_EPS:
+                break
+        elif t2 - th <= STDP_EPS:
+            break
+        dopa_process(rp, dt_, dm, nd, st, t0, th + dd)
+        t0 = th + dd
+        minus_dt = tl - t0
+        if tp - th > STDP_EPS:
+            st[1] += rp[R_APLUS] * (kp * exp(minus_dt / rp[R_TAU_PLUS]))
+    dopa_process(rp, dt_, dm, nd, st, t0, tp)
+    # k_before(all-to-all) of the reference
+    km = 0.0
+    i = c.hinfo[2 * r + 1] - 1
+    while i >= 0:
+        e = c.hist + (r * H + (s + i) % H) * NH
+        if t2 - e[H_T] > STDP_EPS:
+            km = e[H_KM] * exp((e[H_T] - t2) * tminv)
+            break
+        i -= 1
+    st[1] -= rp[R_AMINUS] * km
+    c.syn_w[k] = st[0]
+    c.syn_kp[k] = st[1]
+    c.wupd += 1
+
+
 cdef int wrec_room(Ctx* c, index_t need) noexcept nogil:
     """Room for ``need`` more weight records (reference: the w_t/w_k/w_w growth in run)."""
     cdef index_t cap
@@ -1181,7 +1284,10 @@ cdef inline void plastic_synapse(Ctx* c, index_t k, index_t g, const double* rp,
     """Update plastic synapse ``k`` (its target ``j`` already advanced to ``t``) and record the new weight
     (reference: the ``ru >= 0`` block of the delivery loop of run; room for the record is made per group)."""
     cdef index_t n
-    stdp_update(c, k, g, rp, c.hrow[j], tp, dd, r2, rp[R_TMINV])
+    if rp[R_TYPE] == RULE_DOPA:
+        dopa_update(c, k, g, rp, c.hrow[j], tp, dd, rp[R_TMINV])
+    else:
+        stdp_update(c, k, g, rp, c.hrow[j], tp, dd, r2, rp[R_TMINV])
     if rp[R_REC] != 0.0:
         n = c.nwrec
         c.w_t[n] = t - c.g_delay[g]
@@ -1368,6 +1474,9 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                         touched[ntouch] = j
                         ntouch += 1
                 if ru >= 0:
+                    if rp[R_TYPE] == RULE_DOPA:
+                        c.gst[g * NG + G_N] = c.dst[2]
+                        c.gst[g * NG + G_DIDX] = c.dst[3]
                     c.gst[g * NG + G_KP] = (c.gst[g * NG + G_KP] * exp((c.gst[g * NG + G_TLAST] - tp) / rp[R_TAU_PLUS])
                                             + 1.0)
                     c.gst[g * NG + G_R2] = r2 + 1.0
@@ -1556,7 +1665,7 @@ def run(kinds, P, S, nspk, rec,
         flush, touched, tflag,
         h_t, h_g, o_t, o_i, ctr,
         nupd, g_cnt, lbin, npop, act, ebin,
-        g_rule, R, gst, syn_kp, hrow, hist, hinfo, in_ptr, in_grp, w_t, w_k, w_w,
+        g_rule, R, gst, syn_kp, hrow, hist, hinfo, in_ptr, in_grp, w_t, w_k, w_w, dh_t, dh_m, dh_n,
         double t_start, double t_stop, double window):
     """Simulate from ``t_start`` to ``t_stop`` (ms): the compiled twin of the reference ``run``.
 
@@ -1621,6 +1730,9 @@ def run(kinds, P, S, nspk, rec,
         plastic groups per row, int64 CSR (rows + 1,) and (q,).
     w_t, w_k, w_w : ndarray of float64, int64, float64
         Recorded weight updates (``ctr[C_WREC]`` entries).
+    dh_t, dh_m, dh_n : ndarray of float64 (n_vt, L), float64 (n_vt, L), int64 (n_vt,)
+        Dopamine arrivals per volume transmitter: times and multiplicities, each row starting with
+        a sentinel at 0; ``dh_n[v]`` (1..L) entries in use.
     t_start, t_stop, window : float
         Run interval and window length (ms, ``window > 0``).
 
@@ -1690,6 +1802,9 @@ def run(kinds, P, S, nspk, rec,
     cdef cnp.ndarray a_w_t = _arr("w_t", w_t, cnp.NPY_FLOAT64, "float64", 1, True)
     cdef cnp.ndarray a_w_k = _arr("w_k", w_k, cnp.NPY_INT64, "int64", 1, True)
     cdef cnp.ndarray a_w_w = _arr("w_w", w_w, cnp.NPY_FLOAT64, "float64", 1, True)
+    cdef cnp.ndarray a_dh_t = _arr("dh_t", dh_t, cnp.NPY_FLOAT64, "float64", 2, False)
+    cdef cnp.ndarray a_dh_m = _arr("dh_m", dh_m, cnp.NPY_FLOAT64, "float64", 2, False)
+    cdef cnp.ndarray a_dh_n = _arr("dh_n", dh_n, cnp.NPY_INT64, "int64", 1, False)
 
     # shapes
     cdef index_t n = _len(a_kinds)
@@ -1744,8 +1859,12 @@ def run(kinds, P, S, nspk, rec,
     cdef index_t hist_rows = hist.shape[0]
     cdef index_t hist_H = hist.shape[1]
     cdef index_t nw_rec = _len(a_w_t)
-    cdef index_t q, r, kk, bad_k, n_in
+    cdef index_t q, r, kk, bad_k, n_in, n_vt, dh_L
     cdef const index_t* pig
+    cdef const index_t* pgr0
+    cdef const index_t* pdn
+    cdef const double* pgst
+    cdef double x
     cdef const index_t* pgr
     cdef const index_t* phr
     cdef const index_t* pgs
@@ -1770,8 +1889,28 @@ def run(kinds, P, S, nspk, rec,
         _check_ptr("in_ptr", a_in_ptr, _len(a_in_grp))
         _check_index("in_grp", a_in_grp, 0, G)
         pR = <const double*>cnp.PyArray_DATA(a_R)
+        n_vt = dh_t.shape[0]
+        dh_L = dh_t.shape[1]
+        _shape("dh_m", a_dh_m, n_vt, dh_L)
+        _shape("dh_n", a_dh_n, n_vt)
+        _check_index("dh_n", a_dh_n, 1 if dh_L > 0 else 0, dh_L + 1)
         for r in range(n_rules):
-            if not (pR[r * NR + R_TYPE] >= RULE_STDP and pR[r * NR + R_TYPE] <= RULE_TRIPLET
+            if pR[r * NR + R_TYPE] == RULE_DOPA and not (0 <= pR[r * NR + R_VT] < n_vt
+                                                          and pR[r * NR + R_VT] == floor(pR[r * NR + R_VT])):
+                raise ValueError(f"run: R[{r}, R_VT] = {pR[r * NR + R_VT]!r} is not a row of dh_t")
+            if pR[r * NR + R_TYPE] == RULE_DOPA and _len(a_syn_kp) != m:
+                raise ValueError(f"run: rule {r} is dopamine-modulated but syn_kp has length {_len(a_syn_kp)}, "
+                                 f"expected {m}")
+        pgst = <const double*>cnp.PyArray_DATA(a_gst)
+        pgr0 = <const index_t*>cnp.PyArray_DATA(a_g_rule)
+        pdn = <const index_t*>cnp.PyArray_DATA(a_dh_n)
+        for q in range(G):
+            if pgr0[q] >= 0 and pR[pgr0[q] * NR + R_TYPE] == RULE_DOPA:
+                x = pgst[q * NG + G_DIDX]
+                if not (0 <= x < pdn[<index_t>pR[pgr0[q] * NR + R_VT]] and x == floor(x)):
+                    raise ValueError(f"run: gst[{q}, G_DIDX] = {x!r} is not an arrival index of its dopamine row")
+        for r in range(n_rules):
+            if not (pR[r * NR + R_TYPE] >= RULE_STDP and pR[r * NR + R_TYPE] <= RULE_DOPA
                     and pR[r * NR + R_TYPE] == floor(pR[r * NR + R_TYPE])):
                 raise ValueError(f"run: R[{r}, R_TYPE] = {pR[r * NR + R_TYPE]!r} is not a rule type")
             if pR[r * NR + R_TYPE] == RULE_NN_PRE and _len(a_syn_kp) != m:
@@ -1922,6 +2061,10 @@ def run(kinds, P, S, nspk, rec,
     c.nwrec = pc[C_WREC]
     c.wupd = pc[C_WUPD]
     c.trace = pc[C_TRACE]
+    c.dh_t = <const double*>cnp.PyArray_DATA(a_dh_t)
+    c.dh_m = <const double*>cnp.PyArray_DATA(a_dh_m)
+    c.dh_n = <const index_t*>cnp.PyArray_DATA(a_dh_n)
+    c.dh_L = dh_t.shape[1]
 
     cdef int rc = OK
     try:

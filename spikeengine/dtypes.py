@@ -81,6 +81,7 @@ RULE_NN_SYMM = 2  #: nearest-neighbour, symmetric (stdp_nn_symm_synapse)
 RULE_NN_RESTR = 3  #: nearest-neighbour, restricted (stdp_nn_restr_synapse)
 RULE_NN_PRE = 4  #: nearest-neighbour, presynaptic-centred (stdp_nn_pre_centered_synapse)
 RULE_TRIPLET = 5  #: triplet rule, all-to-all (Pfister & Gerstner 2006; stdp_triplet_synapse)
+RULE_DOPA = 6  #: dopamine-modulated STDP (Izhikevich 2007; stdp_dopamine_synapse)
 # rule parameter columns of R[n_rules, NR]
 R_TYPE = 0
 R_DDEN = 1  #: 1.0: the whole delay is dendritic (NEST); 0.0: the whole delay is axonal
@@ -97,13 +98,20 @@ R_APLUS3 = 11
 R_AMINUS3 = 12
 R_REC = 13  #: 1.0: record every weight update of this rule's synapses
 R_TMINV = 14  #: 1 / tau_minus of the rule's targets (equal to their P_TMINV: checked at compile time)
-NR = 16
+R_TAU_C = 15  #: dopamine rule: eligibility-trace time constant
+R_TAU_N = 16  #: dopamine rule: dopamine-trace time constant
+R_B = 17  #: dopamine rule: dopamine baseline
+R_WMIN = 18  #: dopamine rule: lower weight bound
+R_VT = 19  #: dopamine rule: row of its dopamine arrivals in dh_t / dh_m
+NR = 24
 # per-group plasticity state columns of gst[n_groups, NG]
 G_TLAST = 0  #: synapse time of the last presynaptic spike (NEST's t_lastspike, initially 0)
 G_KP = 1  #: presynaptic trace K+ after that spike
 G_R2 = 2  #: triplet: presynaptic trace r2 (NEST's Kplus_triplet)
 G_HAS = 3  #: 1.0 once the group has seen a presynaptic spike
-NG = 4
+G_N = 4  #: dopamine rule: dopamine trace n, as of the arrival G_DIDX (identical for the group's synapses)
+G_DIDX = 5  #: dopamine rule: index of the last dopamine arrival processed (row entry; 0 = the t = 0 sentinel)
+NG = 6
 # postsynaptic spike history hist[rows, H, NH]: ring buffers of (time, K-, K-_triplet) after each spike
 H_T = 0
 H_KM = 1

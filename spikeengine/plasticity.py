@@ -273,8 +273,127 @@ class TripletSTDP(PlasticityRule):
         return r
 
 
+class DopamineSTDP(PlasticityRule):
+    """Dopamine-modulated (three-factor) STDP (Izhikevich 2007; NEST ``stdp_dopamine_synapse``).
+
+    Pre/post pairings do not change the weight directly: each post spike adds ``A_plus K+`` and each
+    pre spike subtracts ``A_minus K-`` to an eligibility trace ``c`` (time constant ``tau_c``), and the
+    weight follows ``dw/dt = c (n - b)``, where ``n`` is the dopamine trace (time constant ``tau_n``)
+    that jumps by ``1 / tau_n`` at each dopamine spike. ``w`` stays in [Wmin, Wmax]. Between events
+    everything is integrated in closed form.
+
+    Parameters
+    ----------
+    A_plus, A_minus : float
+        Eligibility increments at post and decrements at pre spikes, >= 0.
+    tau_plus, tau_minus : float
+        Pre- and postsynaptic trace time constants, ms (NEST keeps ``tau_minus`` on the post neuron).
+    tau_c, tau_n : float
+        Eligibility- and dopamine-trace time constants, ms.
+    b : float
+        Dopamine baseline.
+    Wmin, Wmax : float
+        Weight bounds, Wmin < Wmax.
+    Kplus, c, n : float
+        Initial presynaptic trace, eligibility and dopamine trace (NEST's synapse state).
+    dopamine : Population
+        The dopamine neurons (NEST's volume transmitter collects their spikes): a
+        ``net.spike_source`` with explicit times; all its spikes reach every synapse of the rule.
+    dopamine_delay : float
+        Delay from a dopamine spike to its arrival at the synapses, ms (>= 0).
+    delay : str
+        ``"dendritic"`` (NEST) or ``"axonal"``, as in :class:`STDP`.
+
+    Notes
+    -----
+    As NEST between its volume transmitter's deliveries, the weight is brought up to date when a
+    presynaptic spike reaches the synapse: ``proj.weights`` and the recorded weights are the values
+    at the last presynaptic arrival (NEST additionally updates every synapse at each delivery
+    interval, which changes its numbers only by rounding, ~1e-14).
+
+    Examples
+    --------
+    >>> import spikeengine as se
+    >>> net = se.Network()
+    >>> pre = net.spike_source([[10.0, 300.0]], name="pre")
+    >>> post = net.spike_source([[15.0]], name="post")
+    >>> da = net.spike_source([[50.0]], name="dopamine")
+    >>> rule = se.DopamineSTDP(dopamine=da, dopamine_delay=1.0)
+    >>> proj = net.connect(pre, post, "one_to_one", weight=100.0, delay=1.0, plasticity=rule)
+    >>> net.run(400.0)
+    >>> bool(proj.weights[0] > 100.0)   # a pre-before-post pairing followed by dopamine potentiates
+    True
+    """
+
+    rule_type = dt.RULE_DOPA
+    nest_model = "stdp_dopamine_synapse"
+
+    def __init__(self, A_plus=1.0, A_minus=1.5, tau_plus=20.0, tau_c=1000.0, tau_n=200.0, b=0.0, Wmin=0.0,
+                 Wmax=200.0, tau_minus=20.0, Kplus=0.0, c=0.0, n=0.0, dopamine=None, dopamine_delay=1.0,
+                 delay="dendritic", **kw):
+        name = "DopamineSTDP"
+        if kw:
+            raise ParameterError(f"{name}: unknown parameter(s) {sorted(kw)}; known: A_plus, A_minus, tau_plus, "
+                                 "tau_c, tau_n, b, Wmin, Wmax, tau_minus, Kplus, c, n, dopamine, dopamine_delay, delay")
+        super().__init__(delay)
+        for nm, v in (("A_plus", A_plus), ("A_minus", A_minus), ("Kplus", Kplus)):
+            setattr(self, nm, _nonneg(name, nm, v))
+        for nm, v in (("tau_plus", tau_plus), ("tau_c", tau_c), ("tau_n", tau_n), ("tau_minus", tau_minus)):
+            setattr(self, nm, _positive(name, nm, v))
+        self.b = _num(name, "b", b)
+        self.c = _num(name, "c", c)
+        self.n = _num(name, "n", n)
+        self.Wmin = _num(name, "Wmin", Wmin)
+        self.Wmax = _num(name, "Wmax", Wmax)
+        if not self.Wmin < self.Wmax:
+            raise ParameterError(f"{name}: Wmin must be < Wmax, got Wmin={Wmin!r}, Wmax={Wmax!r}")
+        from .network import Population
+
+        if not isinstance(dopamine, Population):
+            raise ParameterError(f"{name}: dopamine must be the population of dopamine neurons (a spike source), "
+                                 f"got {dopamine!r}")
+        if dopamine.source is None or dopamine.source[0] != "array":
+            raise ParameterError(f"{name}: dopamine population {dopamine.name!r} must be a spike_source with explicit "
+                                 "spike times (dopamine from network neurons, Poisson or streamed sources is not "
+                                 "supported yet)")
+        self.dopamine = dopamine
+        self.dopamine_delay = _nonneg(name, "dopamine_delay", dopamine_delay)
+
+    def params(self):
+        return {k: getattr(self, k) for k in ("A_plus", "A_minus", "tau_plus", "tau_c", "tau_n", "b", "Wmin", "Wmax",
+                                              "tau_minus", "Kplus", "c", "n", "dopamine_delay", "delay")}
+
+    def check_weights(self, w, label):
+        """Weights must lie in [Wmin, Wmax]."""
+        x = np.asarray(w, dtype=np.float64)
+        bad = ~((x >= self.Wmin) & (x <= self.Wmax))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ParameterError(f"{label}: weight of synapse {i} is {float(x[i])!r}, outside [Wmin, Wmax] = "
+                                 f"[{self.Wmin!r}, {self.Wmax!r}] of DopamineSTDP")
+
+    def arrivals(self):
+        """Dopamine arrival times at the synapses (sorted, unique) and their multiplicities."""
+        times = [np.asarray(tr, np.float64) for tr in self.dopamine.source[1]]
+        t = np.sort(np.concatenate(times)) + self.dopamine_delay if times else np.empty(0)
+        if t.size == 0:
+            return t, t.copy()
+        u, cnt = np.unique(t, return_counts=True)
+        return u, cnt.astype(np.float64)
+
+    def row(self):
+        r = super().row()
+        r[dt.R_APLUS] = self.A_plus
+        r[dt.R_AMINUS] = self.A_minus
+        r[dt.R_TAU_C] = self.tau_c
+        r[dt.R_TAU_N] = self.tau_n
+        r[dt.R_B] = self.b
+        r[dt.R_WMIN] = self.Wmin
+        return r
+
+
 #: NEST synapse models that :func:`from_nest` translates
-NEST_MODELS = tuple(_NEST_PAIR) + ("stdp_triplet_synapse",)
+NEST_MODELS = tuple(_NEST_PAIR) + ("stdp_triplet_synapse", "stdp_dopamine_synapse")
 
 
 def from_nest(model, params=None):
@@ -284,7 +403,8 @@ def from_nest(model, params=None):
     ----------
     model : str
         ``"stdp_synapse"``, ``"stdp_nn_symm_synapse"``, ``"stdp_nn_restr_synapse"``,
-        ``"stdp_nn_pre_centered_synapse"`` or ``"stdp_triplet_synapse"``.
+        ``"stdp_nn_pre_centered_synapse"``, ``"stdp_triplet_synapse"`` or ``"stdp_dopamine_synapse"``
+        (with ``dopamine`` and ``dopamine_delay`` in ``params`` in place of NEST's volume transmitter).
     params : dict, optional
         NEST parameters of the synapse (``lambda``, ``alpha``, ``mu_plus``, ``Wmax``, ``Kplus``, ...)
         plus the postsynaptic neuron's ``tau_minus`` / ``tau_minus_triplet``. ``weight``, ``delay``
@@ -308,8 +428,13 @@ def from_nest(model, params=None):
         return STDP(pairing=_NEST_PAIR[model], **params)
     if model == "stdp_triplet_synapse":
         return TripletSTDP(**params)
+    if model == "stdp_dopamine_synapse":
+        if "vt" in params:
+            raise ParameterError("from_nest('stdp_dopamine_synapse'): instead of NEST's 'vt' (volume transmitter) "
+                                 "give 'dopamine' (the dopamine spike-source population) and 'dopamine_delay'")
+        return DopamineSTDP(**params)
     raise ParameterError(f"from_nest: unknown or unsupported NEST synapse model {model!r}; supported: "
                          f"{', '.join(NEST_MODELS)}")
 
 
-__all__ = ["PlasticityRule", "STDP", "TripletSTDP", "from_nest", "NEST_MODELS"]
+__all__ = ["PlasticityRule", "STDP", "TripletSTDP", "DopamineSTDP", "from_nest", "NEST_MODELS"]

@@ -248,6 +248,7 @@ class Simulator:
             self.in_ptr = np.zeros(1, np.int64)
             self.in_grp = np.empty(0, np.int64)
             self._has_pre_centred = False
+            self.dh_t, self.dh_m, self.dh_n = np.zeros((0, 1)), np.zeros((0, 1)), np.empty(0, np.int64)
             self.n_hist_rows = 0
             return
         self.g_rule = rid[starts].astype(np.int64)
@@ -292,7 +293,25 @@ class Simulator:
         self.in_grp = (key % starts.size).astype(np.int64)
         self.in_ptr = np.zeros(posts.size + 1, np.int64)
         np.cumsum(np.bincount(rows, minlength=posts.size), out=self.in_ptr[1:])
-        self._has_pre_centred = any(p.plasticity.rule_type == dt.RULE_NN_PRE for p in self.plastic)
+        self._has_pre_centred = any(p.plasticity.rule_type in (dt.RULE_NN_PRE, dt.RULE_DOPA) for p in self.plastic)
+        # dopamine: one arrival row per distinct (dopamine population, delay), a sentinel at t = 0 first
+        vts = {}
+        for r, p in enumerate(self.plastic):
+            rule = p.plasticity
+            if rule.rule_type == dt.RULE_DOPA:
+                key = (id(rule.dopamine), rule.dopamine_delay)
+                if key not in vts:
+                    vts[key] = (len(vts), rule.arrivals())
+                self.R[r, dt.R_VT] = vts[key][0]
+        L = 1 + max((a[0].size for _, a in vts.values()), default=0)
+        self.dh_t = np.full((len(vts), L), np.inf)
+        self.dh_m = np.zeros((len(vts), L))
+        self.dh_n = np.ones(len(vts), np.int64)
+        for v, (t, m) in vts.values():
+            self.dh_t[v, 0] = 0.0
+            self.dh_t[v, 1:1 + t.size] = t
+            self.dh_m[v, 1:1 + t.size] = m
+            self.dh_n[v] = 1 + t.size
 
     def _initial_plastic_state(self, keep_weights):
         """Traces, histories and (unless kept) weights of the plastic projections at t = 0."""
@@ -311,8 +330,12 @@ class Simulator:
             self.gst[grp, dt.G_KP] = p.plasticity.Kplus
             self.gst[grp, dt.G_R2] = getattr(p.plasticity, "Kplus_triplet", 0.0)
             self.R[r, dt.R_REC] = 1.0 if (p._wrec is not None and p._wrec["mode"] == "events") else 0.0
-            if self._has_pre_centred and p.plasticity.rule_type == dt.RULE_NN_PRE:
+            if p.plasticity.rule_type == dt.RULE_NN_PRE:
                 self.syn_kp[self._csr[id(p)]] = p.plasticity.Kplus
+            if p.plasticity.rule_type == dt.RULE_DOPA:  # per-synapse eligibility trace c, group dopamine trace n
+                self.syn_kp[self._csr[id(p)]] = p.plasticity.c
+                self.gst[grp, dt.G_N] = p.plasticity.n
+                self.gst[grp, dt.G_DIDX] = 0.0
             if not keep_weights:
                 self.syn_w[self._csr[id(p)]] = p._weights
         self.hist = np.zeros((self.n_hist_rows, 16, dt.NH))
@@ -478,7 +501,7 @@ class Simulator:
             self.h_t, self.h_g, self.o_t, self.o_i, self.ctr,
             self.nupd, self.g_cnt, self.lbin, self.npop, act, ebin,
             self.g_rule, self.R, self.gst, self.syn_kp, self.hrow, self.hist, self.hinfo, self.in_ptr, self.in_grp,
-            self.w_t, self.w_k, self.w_w,
+            self.w_t, self.w_k, self.w_w, self.dh_t, self.dh_m, self.dh_n,
             t0, t1, self.window)
         self.wall_time += time.perf_counter() - wall
         self.h_t, self.h_g, self.o_t, self.o_i, self.hist, self.w_t, self.w_k, self.w_w = res
@@ -644,5 +667,6 @@ class Simulator:
         if not self.plastic:
             return 0
         arrs = [self.g_rule, self.R, self.gst, self.syn_kp, self.hrow, self.hist, self.hinfo, self.in_ptr,
-                self.in_grp] + list(self._csr.values()) + [p._weights for p in self.plastic]
+                self.in_grp, self.dh_t, self.dh_m, self.dh_n]
+        arrs += list(self._csr.values()) + [p._weights for p in self.plastic]
         return sum(a.nbytes for a in arrs)

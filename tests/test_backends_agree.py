@@ -239,13 +239,21 @@ def plastic_mix(backend, seed):
                                weight=-60.0 * rng.uniform(0.5, 1.5, 60), delay=rng.uniform(0.7, 1.2, 60),
                                plasticity=se.STDP(pairing="nn_restr", lambda_=0.3, Wmax=-150.0, delay="axonal")))
     net.connect(b, a, {"rule": "fixed_indegree", "indegree": 3}, weight=-1.0, delay=1.1)
+    par = net.population(6, se.Parrot())  # dopamine-modulated synapses onto parrots relaying the sources
+    net.connect(stim, par, "one_to_one", weight=1.0, delay=0.5)
+    da = net.spike_source([np.sort(rng.uniform(5.0, 80.0, 12)), [20.0, 20.0 + 1e-3, 60.0]])
+    plastic.append(net.connect(a, par, "all_to_all", weight=rng.uniform(50.0, 150.0, 180),
+                               delay=rng.uniform(0.5, 2.0, 180),
+                               plasticity=se.DopamineSTDP(dopamine=da, dopamine_delay=2.0, tau_c=50.0, tau_n=20.0,
+                                                          b=0.01, A_plus=2.0, A_minus=2.5)))
     for p in plastic[:3] + plastic[4:]:
         p.record_weights()
+    par.record("spikes")
     plastic[3].record_weights(interval=5.0, ids=[0, 3, 7])
     a.record("spikes")
     b.record("spikes")
     a.record("V_m", interval=0.5)
-    return net, {"a": a, "b": b}, [(a, "V_m")]
+    return net, {"a": a, "b": b, "par": par}, [(a, "V_m")]
 
 
 SCENARIOS = {
@@ -405,7 +413,7 @@ def _kernel_args(net):
             s.h_t, s.h_g, s.o_t, s.o_i, s.ctr, s.nupd, s.g_cnt, s.lbin, s.npop,
             np.zeros((12, len(net.populations)), np.int64), np.array([0.1, s._bin(s.t)]),
             s.g_rule, s.R, s.gst, s.syn_kp, s.hrow, s.hist, s.hinfo, s.in_ptr, s.in_grp, s.w_t, s.w_k, s.w_w,
-            s.t, s.t + 1.0, s.window]
+            s.dh_t, s.dh_m, s.dh_n, s.t, s.t + 1.0, s.window]
 
 
 @pytest.mark.parametrize("index, bad, exc, needle", [
@@ -423,7 +431,7 @@ def _kernel_args(net):
     (37, lambda a: a.ravel().copy(), ValueError, "act"),
     (38, lambda a: np.array([-1.0, 0.0]), ValueError, "ebin"),
     (38, lambda a: np.array([0.1, 0.5]), ValueError, "ebin"),
-    (53, lambda a: 0.0, ValueError, "window"),
+    (56, lambda a: 0.0, ValueError, "window"),
 ])
 def test_cython_entry_checks_name_the_argument(index, bad, exc, needle):
     need("cython")

@@ -54,8 +54,10 @@ from ..dtypes import (
     C_UPD,
     C_WREC,
     C_WUPD,
+    G_DIDX,
     G_HAS,
     G_KP,
+    G_N,
     G_R2,
     G_TLAST,
     H_KM,
@@ -90,16 +92,22 @@ from ..dtypes import (
     R_AMINUS3,
     R_APLUS,
     R_APLUS3,
+    R_B,
     R_DDEN,
     R_LAMBDA,
     R_MU_MINUS,
     R_MU_PLUS,
     R_REC,
+    R_TAU_C,
+    R_TAU_N,
     R_TAU_PLUS,
     R_TAU_X,
     R_TMINV,
     R_TYPE,
+    R_VT,
     R_WMAX,
+    R_WMIN,
+    RULE_DOPA,
     RULE_NN_PRE,
     RULE_NN_RESTR,
     RULE_NN_SYMM,
@@ -739,6 +747,89 @@ def stdp_update(k, g, ru, R, gst, syn_w, syn_kp, hist, hinfo, r, tp, dd, r2, tmi
     ctr[C_WUPD] += nup
 
 
+def dopa_weight(R, ru, w, c0, n0, minus_dt):
+    """Integrate dw/dt = c (n - b) over ``minus_dt`` (< 0) from eligibility ``c0`` and dopamine ``n0``,
+    clipped to [Wmin, Wmax] (NEST stdp_dopamine_synapse::update_weight_)."""
+    tc = R[ru, R_TAU_C]
+    tn = R[ru, R_TAU_N]
+    taus = (tc + tn) / (tc * tn)
+    w = w - c0 * (n0 / taus * math.expm1(taus * minus_dt) - R[ru, R_B] * tc * math.expm1(minus_dt / tc))
+    if w < R[ru, R_WMIN]:
+        w = R[ru, R_WMIN]
+    if w > R[ru, R_WMAX]:
+        w = R[ru, R_WMAX]
+    return w
+
+
+def dopa_process(R, ru, dh_t, dh_m, v, nd, st, t0, t1):
+    """Advance a dopamine synapse's state ``st = [w, c, n, idx]`` from ``t0`` to ``t1`` through the dopamine
+    arrivals of row ``v`` (``nd`` entries, the first a sentinel at 0) (NEST process_dopa_spikes_)."""
+    tn = R[ru, R_TAU_N]
+    tc = R[ru, R_TAU_C]
+    idx = np.int64(st[3])
+    if nd > idx + 1 and t1 - dh_t[v, idx + 1] > -STDP_EPS:
+        n0 = st[2] * math.exp((dh_t[v, idx] - t0) / tn)
+        st[0] = dopa_weight(R, ru, st[0], st[1], n0, t0 - dh_t[v, idx + 1])
+        minus_dt = dh_t[v, idx] - dh_t[v, idx + 1]
+        idx += 1
+        st[2] = st[2] * math.exp(minus_dt / tn) + dh_m[v, idx] / tn
+        while nd > idx + 1 and t1 - dh_t[v, idx + 1] > -STDP_EPS:
+            cd = st[1] * math.exp((t0 - dh_t[v, idx]) / tc)
+            st[0] = dopa_weight(R, ru, st[0], cd, st[2], dh_t[v, idx] - dh_t[v, idx + 1])
+            minus_dt = dh_t[v, idx] - dh_t[v, idx + 1]
+            idx += 1
+            st[2] = st[2] * math.exp(minus_dt / tn) + dh_m[v, idx] / tn
+        cd = st[1] * math.exp((t0 - dh_t[v, idx]) / tc)
+        st[0] = dopa_weight(R, ru, st[0], cd, st[2], dh_t[v, idx] - t1)
+    else:
+        n0 = st[2] * math.exp((dh_t[v, idx] - t0) / tn)
+        st[0] = dopa_weight(R, ru, st[0], st[1], n0, t0 - t1)
+    st[1] = st[1] * math.exp((t0 - t1) / tc)
+    st[3] = idx
+
+
+def dopa_update(k, g, ru, R, gst, syn_w, syn_kp, hist, hinfo, r, tp, dd, tminv, dh_t, dh_m, dh_n, st, ctr):
+    """Update dopamine synapse ``k`` for the presynaptic spike reaching it at ``tp`` (NEST
+    stdp_dopamine_synapse::send without the volume transmitter's intermediate triggers, which change
+    nothing but rounding): eligibility c (``syn_kp[k]``) rises by A+ K+ at each post spike since the
+    previous pre spike and falls by A- K- at the pre spike; w follows dw/dt = c (n - b) between events.
+    ``st`` receives the group's final dopamine trace and arrival index in ``st[2:4]``.
+    """
+    v = np.int64(R[ru, R_VT])
+    nd = dh_n[v]
+    tl = gst[g, G_TLAST]
+    kp = gst[g, G_KP]
+    st[0] = syn_w[k]
+    st[1] = syn_kp[k]
+    st[2] = gst[g, G_N]
+    st[3] = gst[g, G_DIDX]
+    t0 = tl
+    t1 = tl - dd
+    t2 = tp - dd
+    H = hist.shape[1]
+    s = hinfo[r, 0]
+    for i in range(hinfo[r, 1]):
+        q = (s + i) % H
+        th = hist[r, q, H_T]
+        if th - t1 <= STDP_EPS:
+            continue
+        if dd > 0.0:
+            if th - t2 > STDP_EPS:
+                break
+        elif t2 - th <= STDP_EPS:
+            break
+        dopa_process(R, ru, dh_t, dh_m, v, nd, st, t0, th + dd)
+        t0 = th + dd
+        minus_dt = tl - t0
+        if tp - th > STDP_EPS:
+            st[1] += R[ru, R_APLUS] * (kp * math.exp(minus_dt / R[ru, R_TAU_PLUS]))
+    dopa_process(R, ru, dh_t, dh_m, v, nd, st, t0, tp)
+    st[1] -= R[ru, R_AMINUS] * k_before(hist, hinfo, r, t2, False, tminv)
+    syn_w[k] = st[0]
+    syn_kp[k] = st[1]
+    ctr[C_WUPD] += 1
+
+
 # ------------------------------------------------------------------- emission
 def need_room(j, rec, g_ptr, h_t, o_t, ctr, hrow, hist, hinfo):
     """True if the heap, the output buffer or neuron ``j``'s spike history must grow before ``j`` can emit."""
@@ -865,7 +956,7 @@ def run(kinds, P, S, nspk, rec,
         flush, touched, tflag,
         h_t, h_g, o_t, o_i, ctr,
         nupd, g_cnt, lbin, npop, act, ebin,
-        g_rule, R, gst, syn_kp, hrow, hist, hinfo, in_ptr, in_grp, w_t, w_k, w_w,
+        g_rule, R, gst, syn_kp, hrow, hist, hinfo, in_ptr, in_grp, w_t, w_k, w_w, dh_t, dh_m, dh_n,
         t_start, t_stop, window):
     """Simulate from ``t_start`` to ``t_stop`` (ms).
 
@@ -878,7 +969,9 @@ def run(kinds, P, S, nspk, rec,
     per-synapse trace of presynaptic-centred rules, ``hrow[j]`` neuron ``j``'s row in the spike
     history ``hist``/``hinfo`` (ring start, length), ``in_ptr``/``in_grp`` the plastic groups
     reaching each history row (for pruning), ``w_t``/``w_k``/``w_w`` the recorded weight updates
-    (presynaptic spike time, synapse, new weight).
+    (presynaptic spike time, synapse, new weight), ``dh_t``/``dh_m``/``dh_n`` the dopamine arrival
+    times and multiplicities per volume transmitter (rows start with a sentinel at 0; ``dh_n`` entries
+    used). Dopamine rules keep their per-synapse eligibility trace in ``syn_kp``.
     """
     # decay epoch of the shared LIF factors: rebased when it lags more than 30 membrane time constants
     T0 = t_start
@@ -888,6 +981,7 @@ def run(kinds, P, S, nspk, rec,
             span = 30.0 * P[j, P_TAU_M]
     rebase(kinds, P, S, T0)
     dc = np.full(8, -1.0)  # decays() cache
+    dst = np.zeros(4)  # dopa_update() scratch: w, c, n, arrival index
     T = t_start
     while T < t_stop:
         Te = T + window
@@ -991,8 +1085,12 @@ def run(kinds, P, S, nspk, rec,
                                      P, hrow, hist, hinfo)
                                 reset(kind, P, S, j, ts)
                     if ru >= 0:
-                        stdp_update(k, g, ru, R, gst, syn_w, syn_kp, hist, hinfo, hrow[j], tp, dd, r2, R[ru, R_TMINV],
-                                    ctr)
+                        if R[ru, R_TYPE] == RULE_DOPA:
+                            dopa_update(k, g, ru, R, gst, syn_w, syn_kp, hist, hinfo, hrow[j], tp, dd, R[ru, R_TMINV],
+                                        dh_t, dh_m, dh_n, dst, ctr)
+                        else:
+                            stdp_update(k, g, ru, R, gst, syn_w, syn_kp, hist, hinfo, hrow[j], tp, dd, r2,
+                                        R[ru, R_TMINV], ctr)
                         if R[ru, R_REC] != 0.0:
                             n = ctr[C_WREC]
                             w_t[n] = t - g_delay[g]
@@ -1005,6 +1103,9 @@ def run(kinds, P, S, nspk, rec,
                         touched[ntouch] = j
                         ntouch += 1
                 if ru >= 0:
+                    if R[ru, R_TYPE] == RULE_DOPA:
+                        gst[g, G_N] = dst[2]
+                        gst[g, G_DIDX] = dst[3]
                     gst[g, G_KP] = gst[g, G_KP] * math.exp((gst[g, G_TLAST] - tp) / R[ru, R_TAU_PLUS]) + 1.0
                     gst[g, G_R2] = r2 + 1.0
                     gst[g, G_TLAST] = tp
@@ -1061,5 +1162,6 @@ KERNEL_FUNCTIONS = (
     "evolve_refractory", "_ex", "_fval", "_fder", "_refine", "crossing_generic", "first_crossing", "receive",
     "fires_on_input", "reset", "drive_next", "kick_weight", "next_kick", "advance", "rebase",
     "hist_push", "hist_prune", "k_before", "facilitate", "depress", "facilitate3", "depress3", "stdp_update",
+    "dopa_weight", "dopa_process", "dopa_update",
     "need_room", "grow", "emit", "advance_emit", "take_samples", "run",
 )
