@@ -1324,6 +1324,8 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
     for j in range(c.n):
         if kinds[j] == KIND_LIF and 30.0 * P[j * NP + P_TAU_M] < span:
             span = 30.0 * P[j * NP + P_TAU_M]
+    if window > span:  # reference: windows no longer than the rebase span (the shared factors cannot overflow)
+        window = span
     rebase(c)
     while T < t_stop:
         Te = T + window

@@ -25,6 +25,7 @@ from .files import load_network, save_network
 from .models import ALIF, IF, LIF, LeakyIntegrator, LIFExp, Parrot
 from .network import Network, Population, Projection
 from .plasticity import STDP, DopamineSTDP, TripletSTDP
+from .btsp import BTSP
 
 iaf_psc_delta = LIF
 iaf_psc_exp = LIFExp
@@ -56,5 +57,5 @@ __all__ = [
     "ALIF", "IF", "LIF", "AllToAll", "BackendError", "FixedInDegree", "FixedProbability", "FromArrays",
     "InputFormatError", "LIFExp", "LeakyIntegrator", "Network", "NetworkError", "OneToOne", "ParameterError",
     "Parrot", "Population", "Projection", "SpikeEngineError", "from_sparse", "iaf_psc_delta", "iaf_psc_exp",
-    "load_network", "save_network", "show_config", "__version__", "STDP", "TripletSTDP", "DopamineSTDP", "plasticity",
+    "load_network", "save_network", "show_config", "__version__", "STDP", "TripletSTDP", "DopamineSTDP", "BTSP", "plasticity",
 ]

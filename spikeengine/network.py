@@ -218,6 +218,7 @@ class Projection:
         self.name = name
         self.plasticity = plasticity
         self._wrec = None  # weight recording: None, {"mode": "events"} or {"mode": "samples", ...}
+        self._plateaus = []  # BTSP: (times, ids, durations) as given to add_plateaus
 
     def __len__(self):
         return self.sources.size
@@ -247,7 +248,7 @@ class Projection:
     def weights(self, value):
         label = f"projection {self.name!r}"
         arr = _syn_values(value, len(self), "weight", label, None)
-        if self.plasticity is not None:
+        if self.plasticity is not None and hasattr(self.plasticity, "check_weights"):
             self.plasticity.check_weights(arr, label)
         sim = self.pre.net._sim
         if sim is not None:
@@ -256,6 +257,50 @@ class Projection:
                                    "been simulated (make it plastic, or build a new Network)")
             sim.set_weights(self, arr)
         self._weights = np.array(arr, dtype=np.float64)
+
+    def add_plateaus(self, times, ids, durations=None):
+        """BTSP: plateau potentials (the instructive events) of postsynaptic neurons of this projection.
+
+        Parameters
+        ----------
+        times : array of float
+            Plateau onsets, ms (increasing per neuron, not before the current time).
+        ids : array of int
+            Local index of the postsynaptic neuron of each plateau.
+        durations : float or array, optional
+            Plateau durations, ms (default: the rule's ``plateau_duration``, 300 ms).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import spikeengine as se
+        >>> net = se.Network()
+        >>> burst = lambda a: np.arange(a, a + 1000.0, 25.0)   # 1 s at 40 Hz
+        >>> inp = net.spike_source([burst(0.0), burst(8000.0)], name="inputs")
+        >>> ca1 = net.population(1, se.LIF(), name="ca1")
+        >>> proj = net.connect(inp, ca1, "all_to_all", weight=1.0, plasticity=se.BTSP())
+        >>> proj.add_plateaus([1000.0], [0])    # a plateau right after input 0's burst
+        >>> net.run(10000.0)
+        >>> proj.weights.round(2).tolist()      # input 0 potentiated; input 1, seconds later, untouched
+        [2.17, 1.0]
+        """
+        from .btsp import BTSP
+
+        label = f"projection {self.name!r}"
+        if not isinstance(self.plasticity, BTSP):
+            raise ParameterError(f"{label}: plateaus drive BTSP; this projection's rule is {self.plasticity!r}")
+        times = np.asarray(times, dtype=np.float64).ravel()
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        if times.shape != ids.shape:
+            raise ParameterError(f"{label}: add_plateaus got {times.size} times and {ids.size} ids")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.post.size):
+            bad = int(ids[(ids < 0) | (ids >= self.post.size)][0])
+            raise ParameterError(f"{label}: plateau neuron {bad} out of range [0, {self.post.size}) of population "
+                                 f"{self.post.name!r}")
+        sim = self.pre.net._sim
+        if sim is not None:
+            sim.add_plateaus(self, times, ids, durations)  # validated by the running state
+        self._plateaus.append((times, ids, durations))
 
     def record_weights(self, interval=None, ids=None):
         """Record the weights: every update (like NEST's ``weight_recorder``) or sampled.
@@ -580,10 +625,15 @@ class Network:
                 raise NetworkError(f"connect: {role} must be a population of this network, got {p!r}")
         name = name or f"{pre.name}->{post.name}#{len(self.projections)}"
         label = f"projection {name!r}"
+        from .btsp import BTSP
         from .plasticity import PlasticityRule
 
-        if plasticity is not None and not isinstance(plasticity, PlasticityRule):
-            raise NetworkError(f"{label}: plasticity must be a rule such as se.STDP(...), got {plasticity!r}")
+        if plasticity is not None and not isinstance(plasticity, (PlasticityRule, BTSP)):
+            raise NetworkError(f"{label}: plasticity must be a rule such as se.STDP(...) or se.BTSP(...), got "
+                               f"{plasticity!r}")
+        if isinstance(plasticity, BTSP) and post.is_source:
+            raise NetworkError(f"{label}: BTSP needs a neuron population as target (plateaus drive its weights), "
+                               f"not the spike source {post.name!r}")
         if post.is_source and plasticity is None:
             raise NetworkError(f"{label}: the target {_label(post)} is a spike source and cannot receive input")
         if plasticity is not None and not post.is_source and not post.model.spiking:
@@ -597,7 +647,14 @@ class Network:
             s, t = conn.pairs(pre.size, post.size, rng, label)
         w = _syn_values(weight, s.size, "weight", label, rng)
         d = _syn_values(delay, s.size, "delay", label, rng)
-        if plasticity is not None:
+        if isinstance(plasticity, BTSP):
+            w = np.array(w, dtype=np.float64)
+            bad = ~((w >= 0.0) & (w <= plasticity.Wmax))
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ParameterError(f"{label}: weight of synapse {i} is {float(w[i])!r}, outside [0, Wmax] = "
+                                     f"[0, {plasticity.Wmax!r}] of BTSP (Wmax = (1 + peak_delta_weight) * w0)")
+        elif plasticity is not None:
             plasticity.check_weights(w, label)
             w = np.array(w, dtype=np.float64)  # plastic weights: a per-synapse array of their own
         proj = Projection(pre, post, s, t, w, d, name, plasticity)

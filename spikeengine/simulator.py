@@ -189,7 +189,10 @@ class Simulator:
             k = e
         uniform = m == 0 or bool(np.all(d == d[0]))
         # plastic projections: their synapses form delay groups of their own (one rule per group)
-        plastic = [q for q, p in enumerate(projs) if p.plasticity is not None]
+        from .plasticity import PlasticityRule
+
+        plastic = [q for q, p in enumerate(projs) if isinstance(p.plasticity, PlasticityRule)]
+        btsp = [q for q, p in enumerate(projs) if p.plasticity is not None and q not in plastic]
         rid = None
         if plastic:
             rid = np.full(m, -1, np.int32)
@@ -220,7 +223,7 @@ class Simulator:
         else:
             starts = np.empty(0, np.int64)
         pos = None
-        if plastic:
+        if plastic or btsp:
             pos = np.empty(m, np.int64)
             pos[order] = np.arange(m)
         del order
@@ -233,14 +236,20 @@ class Simulator:
         self.g_ptr = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(self.g_src, minlength=n), out=self.g_ptr[1:])
         self.n_synapses = m
-        self._compile_plasticity(plastic, rid, starts, pos)
+        self._compile_plasticity(plastic, rid, starts, pos, btsp)
 
-    def _compile_plasticity(self, plastic, rid, starts, pos):
+    def _compile_plasticity(self, plastic, rid, starts, pos, btsp=()):
         """Rule table, per-group traces, postsynaptic spike histories and the synapse index maps."""
         projs = self.net.projections
         n, m = self.n, self.n_synapses
         self.plastic = [projs[q] for q in plastic]
-        self._csr = {}  # projection name -> CSR position of each of its synapses
+        self.btsp = [projs[q] for q in btsp]  # rules applied between kernel calls (spikeengine.btsp)
+        self._csr = {}  # id(projection) -> CSR position of each of its synapses
+        if btsp:
+            offs = np.cumsum([0] + [len(p) for p in projs])
+            idx = np.int32 if m < 2**31 else np.int64
+            for q in btsp:
+                self._csr[id(projs[q])] = pos[offs[q]:offs[q + 1]].astype(idx)
         if not plastic:
             self.g_rule = np.empty(0, np.int64)
             self.R = np.zeros((0, dt.NR))
@@ -381,7 +390,10 @@ class Simulator:
         for pop in net.populations:
             if pop._record_spikes:
                 rec[pop.first:pop.first + pop.size] = 1
+        for p in self.btsp:  # BTSP reads its presynaptic spikes from the output buffer
+            rec[p.pre.first:p.pre.first + p.pre.size] = 1
         self.rec = rec
+        self._btsp_reset(keep_weights)
         self._spk_t, self._spk_i = [], []
         # samplers: one column per (population, variable, neuron)
         cols_id, cols_var, self._samplers = [], [], []
@@ -470,7 +482,14 @@ class Simulator:
             except ImportError:  # pragma: no cover - tqdm comes with tonic
                 bar = None
         for a, b in zip(edges[:-1], edges[1:]):
-            self._run_chunk(a, b)
+            if self.btsp:
+                t = a
+                while t < b:  # cut at the times BTSP changes weights (window closes; ode: exchange steps)
+                    tn = self._btsp_next(t, b)
+                    self._run_chunk(t, tn)
+                    t = tn
+            else:
+                self._run_chunk(a, b)
             if wsmp.size and b < t1 and np.any(wsmp == b):
                 self._sample_weights(b)
             if bar is not None:
@@ -513,6 +532,8 @@ class Simulator:
         if k:
             self._spk_t.append(self.o_t[:k].copy())
             self._spk_i.append(self.o_i[:k].copy())
+        if self.btsp:
+            self._btsp_feed(self.o_t[:k], self.o_i[:k], t1)
         if act.size:
             rows = np.flatnonzero(act.any(axis=1))
             if rows.size:
@@ -523,6 +544,48 @@ class Simulator:
         self.t = float(t1)
 
     # ------------------------------------------------------------ plasticity
+    def _btsp_reset(self, keep_weights):
+        """One BTSPState per BTSP projection at t = 0, fed with the plateaus given so far."""
+        from .btsp import BTSPState
+
+        self._btsp = {}
+        for p in self.btsp:
+            csr = self._csr[id(p)]
+            w = np.array(self.syn_w[csr] if keep_weights else p._weights, dtype=np.float64)
+            self.syn_w[csr] = w
+            st = BTSPState(p.plasticity, p.pre.size, p.post.size, p.sources, p.targets, w)
+            for times, ids, dur in p._plateaus:
+                st.add_plateaus(times, ids, dur)
+            self._btsp[id(p)] = st
+
+    def add_plateaus(self, proj, times, ids, durations):
+        """Hand plateaus of BTSP projection ``proj`` to its running state."""
+        self._btsp[id(proj)].add_plateaus(times, ids, durations)
+
+    def _btsp_next(self, t, t1):
+        """The next time after ``t`` (at most ``t1``) at which a BTSP rule changes weights."""
+        nxt = t1
+        for p in self.btsp:
+            st = self._btsp[id(p)]
+            tn = st.next_update_time()
+            if tn <= t:  # ode: a window is open; the network sees the weights every exchange step
+                tn = t + p.plasticity.exchange_dt if hasattr(p.plasticity, "exchange_dt") else t + 1.0
+            nxt = min(nxt, tn)
+        return nxt
+
+    def _btsp_feed(self, t_out, i_out, t1):
+        """Give each BTSP state the presynaptic spikes of the last kernel call, advance it to ``t1`` and
+        copy its weights into the kernel's synapse array."""
+        for p in self.btsp:
+            st = self._btsp[id(p)]
+            m = (i_out >= p.pre.first) & (i_out < p.pre.first + p.pre.size)
+            if m.any():
+                tt, ii = t_out[m], i_out[m] - p.pre.first
+                order = np.lexsort((ii, tt))
+                st.add_pre_spikes(tt[order], ii[order])
+            st.advance(t1)
+            self.syn_w[self._csr[id(p)]] = st.weights
+
     def weights_of(self, proj):
         """Current weights of plastic projection ``proj`` (a copy, in the projection's synapse order)."""
         return self.syn_w[self._csr[id(proj)]]
@@ -530,6 +593,8 @@ class Simulator:
     def set_weights(self, proj, w):
         """Overwrite the current weights of plastic projection ``proj``."""
         self.syn_w[self._csr[id(proj)]] = w
+        if id(proj) in getattr(self, "_btsp", {}):
+            self._btsp[id(proj)].weights[:] = w
 
     def _collect_weight_events(self, nw):
         """Split the kernel's weight-update records of this chunk by projection (CSR -> local index)."""

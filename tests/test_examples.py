@@ -53,3 +53,15 @@ def test_stdp_window(tmp_path, capsys):
     assert abs(r["window"] - r["window_theory"]).max() < 1e-8
     if plot:
         assert (tmp_path / "stdp.png").stat().st_size > 1000
+
+
+def test_btsp_place_field(capsys):
+    r = _main("btsp_place_field.py")([])
+    out = capsys.readouterr().out
+    assert "one-shot place field" in out
+    rows = r["rows"]
+    # one plateau at 120 cm makes a field just before it; the one at 45 cm moves the field there
+    assert 95.0 <= rows[1]["peak_at"] <= 125.0 and 30.0 <= rows[2]["peak_at"] <= 50.0
+    assert 1.5 < rows[1]["peak_smooth"] - 1.0 < 2.5 and rows[2]["w120"] < rows[1]["w120"]
+    lap = r["ca1_spikes_per_lap"]
+    assert lap[2] > 5 * max(lap[0], 1)  # the CA1 cell became a place cell

@@ -979,6 +979,8 @@ def run(kinds, P, S, nspk, rec,
     for j in range(kinds.shape[0]):
         if kinds[j] == KIND_LIF and 30.0 * P[j, P_TAU_M] < span:
             span = 30.0 * P[j, P_TAU_M]
+    if window > span:  # windows no longer than the rebase span, so that the shared factors cannot overflow
+        window = span
     rebase(kinds, P, S, T0)
     dc = np.full(8, -1.0)  # decays() cache
     dst = np.zeros(4)  # dopa_update() scratch: w, c, n, arrival index
