@@ -148,8 +148,8 @@ def main(argv=None):
           f"field peak moved from {rows[1]['peak_at']:.0f} cm to {rows[-1]['peak_at']:.0f} cm")
     c = counters
     if per_lap is not None:
-        print(f"CA1 spikes per lap: {per_lap.tolist()} (nearly silent before the first plateau, a place cell after it); "
-              f"{c['spikes']} spikes in the network, {wall:.2f} s wall")
+        print(f"CA1 spikes per lap: {per_lap.tolist()} (nearly silent before the first plateau, a place cell "
+              f"after it); {c['spikes']} spikes in the network, {wall:.2f} s wall")
     else:
         print(f"work: {c['plateaus']} plateaus, {c['synapse_visits']} synapse updates (fan-in per window), "
               f"{c['et_increments']} ET increments, {c['pieces']} pieces, {c['quad_evals']} integrand "

@@ -19,13 +19,13 @@ __version__ = "0.1.0"
 
 from . import io as io  # sensor streams: spikeengine.io.read_events, SensorMap, ...
 from . import plasticity as plasticity  # noqa: E402  (spikeengine.plasticity.from_nest, ...)
+from .btsp import BTSP
 from .connectors import AllToAll, FixedInDegree, FixedProbability, FromArrays, OneToOne, from_sparse
 from .errors import BackendError, InputFormatError, NetworkError, ParameterError, SpikeEngineError
 from .files import load_network, save_network
 from .models import ALIF, IF, LIF, LeakyIntegrator, LIFExp, Parrot
 from .network import Network, Population, Projection
 from .plasticity import STDP, DopamineSTDP, TripletSTDP
-from .btsp import BTSP
 
 iaf_psc_delta = LIF
 iaf_psc_exp = LIFExp
@@ -57,5 +57,6 @@ __all__ = [
     "ALIF", "IF", "LIF", "AllToAll", "BackendError", "FixedInDegree", "FixedProbability", "FromArrays",
     "InputFormatError", "LIFExp", "LeakyIntegrator", "Network", "NetworkError", "OneToOne", "ParameterError",
     "Parrot", "Population", "Projection", "SpikeEngineError", "from_sparse", "iaf_psc_delta", "iaf_psc_exp",
-    "load_network", "save_network", "show_config", "__version__", "STDP", "TripletSTDP", "DopamineSTDP", "BTSP", "plasticity",
+    "load_network", "save_network", "show_config", "__version__", "STDP", "TripletSTDP", "DopamineSTDP", "BTSP",
+    "plasticity",
 ]
