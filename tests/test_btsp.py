@@ -390,9 +390,9 @@ def test_example_place_field(capsys, tmp_path):
     assert abs(out["one_shot_peak"] - 1.845) < 0.01              # the track reference (spec 1.85)
     assert 105 <= r[1]["peak_at"] <= 120 and 30 <= r[2]["peak_at"] <= 45
     assert r[2]["w120"] < r[1]["w120"] and r[2]["w45"] > r[1]["w45"] + 1.0
-    out = main(["--seed", "1"])                                 # spiking inputs
+    out = main(["--seed", "1"])                                 # spiking inputs, through the network
     r = out["rows"]
-    assert out["counters"]["et_increments"] > 20000
+    assert out["counters"]["spikes"] > 20000
     assert 1.5 <= r[1]["peak_smooth"] - 1.0 <= 2.2 and 30 <= r[2]["peak_at"] <= 60
 
 
@@ -401,6 +401,11 @@ def test_doc_example_runs(capsys):
 
     text = open(os.path.join(os.path.dirname(__file__), "..", "docs", "btsp.md"), encoding="utf-8").read()
     ns = {}
-    exec(compile(re.findall(r"```python\n(.*?)```", text, flags=re.S)[0], "docs/btsp.md", "exec"), ns)
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    exec(compile(blocks[0], "docs/btsp.md", "exec"), ns)           # the network example
+    assert ns["proj"].weights.max() > 1.5 * 0.6
+    capsys.readouterr()
+    ns = {}
+    exec(compile(blocks[1], "docs/btsp.md", "exec"), ns)           # the state driven directly
     assert capsys.readouterr().out.startswith("11137.467")
     assert ns["st"].counters["synapse_updates"] == 100 and ns["dw"].max() > 1.8
