@@ -83,6 +83,7 @@ cdef enum:
     PF_ROW = 12
     PF_DRIVE = 6
     PF_TOUCH = 8
+    PF_HDR = 28  # plastic groups: the target's spike-history header (its newest entries: PF_ROW ahead)
 
 #: the reference's cap on a grid kick's multiplicity (kick_weight: m < 1000)
 cdef enum:
@@ -1415,15 +1416,18 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                     kind = kinds[j]
                     s = S + j * NS
                     if ru >= 0:
-                        # the target's history: its ring header PF_ROW synapses ahead, then (header
-                        # already fetched) its newest entry PF_DRIVE ahead
-                        hr = c.hrow[syn_tgt[k + PF_ROW if k + PF_ROW < k1 else k1 - 1]]
+                        # the target's history: its ring header PF_HDR synapses ahead, then (header
+                        # already fetched) its two newest entries PF_ROW ahead (finding the pairing
+                        # interval reads the newest and usually the one before it)
+                        hr = c.hrow[syn_tgt[k + PF_HDR if k + PF_HDR < k1 else k1 - 1]]
                         SE_PREFETCH(c.hinfo + 2 * hr)
-                        hr = c.hrow[jp]
+                        hr = c.hrow[syn_tgt[k + PF_ROW if k + PF_ROW < k1 else k1 - 1]]
                         dp = c.hinfo[2 * hr] + c.hinfo[2 * hr + 1] - 1
                         if dp >= c.hist_H:
                             dp -= c.hist_H
                         if dp >= 0:
+                            SE_PREFETCH(c.hist + (hr * c.hist_H + dp) * NH)
+                            dp = dp - 1 if dp > 0 else c.hist_H - 1
                             SE_PREFETCH(c.hist + (hr * c.hist_H + dp) * NH)
                     if kind == KIND_LIF:
                         pr = P + j * NP
