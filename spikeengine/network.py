@@ -297,10 +297,26 @@ class Projection:
             bad = int(ids[(ids < 0) | (ids >= self.post.size)][0])
             raise ParameterError(f"{label}: plateau neuron {bad} out of range [0, {self.post.size}) of population "
                                  f"{self.post.name!r}")
+        if not np.all(np.isfinite(times)) or (times < 0).any():
+            i = int(np.flatnonzero(~(np.isfinite(times) & (times >= 0)))[0])
+            raise ParameterError(f"{label}: plateau time {float(times[i])!r} (times[{i}], neuron {int(ids[i])}) "
+                                 "must be finite and >= 0 ms")
+        last = {}
+        for tt, ii, *_ in self._plateaus:
+            for a, b in zip(tt, ii):
+                last[int(b)] = max(last.get(int(b), -np.inf), float(a))
+        for i, (a, b) in enumerate(zip(times, ids)):
+            if a <= last.get(int(b), -np.inf):
+                raise ParameterError(f"{label}: plateau onsets of neuron {int(b)} must increase: {float(a)!r} ms "
+                                     f"(times[{i}]) is not after {last[int(b)]!r} ms")
+            last[int(b)] = float(a)
         sim = self.pre.net._sim
         if sim is not None:
-            sim.add_plateaus(self, times, ids, durations)  # validated by the running state
-        self._plateaus.append((times, ids, durations))
+            try:
+                sim.add_plateaus(self, times, ids, durations)
+            except ParameterError as err:
+                raise ParameterError(f"{label}: {err}") from None
+        self._plateaus.append((times, ids) if durations is None else (times, ids, durations))
 
     def record_weights(self, interval=None, ids=None):
         """Record the weights: every update (like NEST's ``weight_recorder``) or sampled.

@@ -554,8 +554,8 @@ class Simulator:
             w = np.array(self.syn_w[csr] if keep_weights else p._weights, dtype=np.float64)
             self.syn_w[csr] = w
             st = BTSPState(p.plasticity, p.pre.size, p.post.size, p.sources, p.targets, w)
-            for times, ids, dur in p._plateaus:
-                st.add_plateaus(times, ids, dur)
+            for pl in p._plateaus:
+                st.add_plateaus(*pl)
             self._btsp[id(p)] = st
 
     def add_plateaus(self, proj, times, ids, durations):

@@ -113,6 +113,11 @@ def test_bad_plateaus_and_targets_are_named():
         proj.add_plateaus([100.0], [5])
     with pytest.raises(se.ParameterError, match="'place'.*2 times and 1 ids"):
         proj.add_plateaus([100.0, 200.0], [0])
+    with pytest.raises(se.ParameterError, match=r"'place'.*plateau time -5\.0 \(times\[1\], neuron 2\)"):
+        proj.add_plateaus([100.0, -5.0], [0, 2])
+    proj.add_plateaus([300.0], [1])
+    with pytest.raises(se.ParameterError, match=r"'place'.*onsets of neuron 1 must increase: 200\.0 ms"):
+        proj.add_plateaus([200.0], [1])
     static = net.connect(inp, ca1, "all_to_all", weight=1.0, name="static")
     with pytest.raises(se.ParameterError, match="'static'.*plateaus drive BTSP"):
         static.add_plateaus([100.0], [0])
