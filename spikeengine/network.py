@@ -218,7 +218,8 @@ class Projection:
         self.name = name
         self.plasticity = plasticity
         self._wrec = None  # weight recording: None, {"mode": "events"} or {"mode": "samples", ...}
-        self._plateaus = []  # BTSP: (times, ids, durations) as given to add_plateaus
+        self._plateaus = []  # BTSP: (times, ids[, durations]) as given to add_plateaus
+        self._gate = None  # BTSP: dendritic-threshold plateaus from a top-down population (plateaus_from)
 
     def __len__(self):
         return self.sources.size
@@ -317,6 +318,73 @@ class Projection:
             except ParameterError as err:
                 raise ParameterError(f"{label}: {err}") from None
         self._plateaus.append((times, ids) if durations is None else (times, ids, durations))
+
+    def plateaus_from(self, topdown, rule="one_to_one", weight=1.0, delay=1.0, threshold=1.0, tau=20.0,
+                      pause=500.0):
+        """BTSP: plateaus from a dendritic threshold on a top-down input (the multi-layer gating of
+        Galloni et al. 2025).
+
+        Spikes of ``topdown`` reach a dendritic compartment of each postsynaptic neuron (not its soma)
+        through the connectivity ``rule`` with ``weight`` and ``delay``. The dendritic state D decays
+        with ``tau`` and sums the weights of the spikes arriving together; when D reaches ``threshold``
+        the neuron starts a plateau (the rule's ``plateau_duration``), unless one is running or ended
+        less than ``pause`` ms ago.
+
+        Parameters
+        ----------
+        topdown : Population
+            The top-down (instructive) population, e.g. a teacher spike source or a higher layer.
+        rule : str, dict or Connector
+            Connectivity topdown -> this projection's targets (as in :meth:`Network.connect`).
+        weight : float or array
+            Dendritic weight per top-down synapse.
+        delay : float
+            Top-down delay, ms (> 0).
+        threshold, tau, pause : float
+            Dendritic threshold, its decay time constant (ms) and the pause after a plateau (ms).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import spikeengine as se
+        >>> net = se.Network()
+        >>> inp = net.spike_source([np.arange(0.0, 1000.0, 25.0)], name="inputs")
+        >>> ca1 = net.population(1, se.LIF(), name="ca1")
+        >>> teacher = net.spike_source([[990.0, 995.0]], name="teacher")
+        >>> proj = net.connect(inp, ca1, weight=1.0, plasticity=se.BTSP())
+        >>> proj.plateaus_from(teacher, weight=0.6, threshold=1.0)   # two spikes in 5 ms: one plateau
+        >>> net.run(10000.0)
+        >>> proj.plateau_onsets().tolist(), round(float(proj.weights[0]), 2)
+        ([996.0], 2.17)
+        """
+        from .btsp import BTSP
+
+        self.pre.net._check_mutable()
+        label = f"projection {self.name!r}"
+        if not isinstance(self.plasticity, BTSP):
+            raise ParameterError(f"{label}: plateaus drive BTSP; this projection's rule is {self.plasticity!r}")
+        if not isinstance(topdown, Population) or topdown.net is not self.pre.net:
+            raise NetworkError(f"{label}: plateaus_from needs a population of this network, got {topdown!r}")
+        for nm, v, lo in (("threshold", threshold, None), ("tau", tau, 0.0), ("pause", pause, -1.0),
+                          ("delay", delay, 0.0)):
+            ok = isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v)
+            if not ok or (lo is not None and not v > lo) or (nm == "pause" and v < 0):
+                raise ParameterError(f"{label}: plateaus_from {nm} must be a finite number"
+                                     f"{'' if lo is None else ' > 0' if nm != 'pause' else ' >= 0'}, got {v!r}")
+        conn = make_connector(rule)
+        rng = np.random.default_rng(np.random.SeedSequence([self.pre.net.seed, 3, len(self.pre.net.projections)]))
+        s, t = conn.pairs(topdown.size, self.post.size, rng, f"{label} top-down")
+        w = _syn_values(weight, s.size, "weight", f"{label} top-down", rng)
+        self._gate = {"pop": topdown, "sources": s, "targets": t, "weights": np.array(w, np.float64),
+                      "delay": float(delay), "threshold": float(threshold), "tau": float(tau),
+                      "pause": float(pause)}
+
+    def plateau_onsets(self):
+        """BTSP: every plateau onset so far, ms (given ones and those from a dendritic threshold), sorted."""
+        sim = self.pre.net._sim
+        if sim is None or id(self) not in getattr(sim, "_btsp", {}):
+            return np.sort(np.concatenate([pl[0] for pl in self._plateaus])) if self._plateaus else np.empty(0)
+        return sim.plateau_onsets_of(self)
 
     def record_weights(self, interval=None, ids=None):
         """Record the weights: every update (like NEST's ``weight_recorder``) or sampled.

@@ -390,8 +390,11 @@ class Simulator:
         for pop in net.populations:
             if pop._record_spikes:
                 rec[pop.first:pop.first + pop.size] = 1
-        for p in self.btsp:  # BTSP reads its presynaptic spikes from the output buffer
+        for p in self.btsp:  # BTSP reads its presynaptic (and top-down) spikes from the output buffer
             rec[p.pre.first:p.pre.first + p.pre.size] = 1
+            if p._gate is not None:
+                g = p._gate["pop"]
+                rec[g.first:g.first + g.size] = 1
         self.rec = rec
         self._btsp_reset(keep_weights)
         self._spk_t, self._spk_i = [], []
@@ -485,6 +488,8 @@ class Simulator:
             if self.btsp:
                 t = a
                 while t < b:  # cut at the times BTSP changes weights (window closes; ode: exchange steps)
+                    self._gate_step(t + min([p._gate["delay"] for p in self.btsp if p._gate is not None],
+                                            default=0.0))
                     tn = self._btsp_next(t, b)
                     self._run_chunk(t, tn)
                     t = tn
@@ -533,6 +538,7 @@ class Simulator:
             self._spk_t.append(self.o_t[:k].copy())
             self._spk_i.append(self.o_i[:k].copy())
         if self.btsp:
+            self._gate_collect(self.o_t[:k], self.o_i[:k])
             self._btsp_feed(self.o_t[:k], self.o_i[:k], t1)
         if act.size:
             rows = np.flatnonzero(act.any(axis=1))
@@ -549,6 +555,8 @@ class Simulator:
         from .btsp import BTSPState
 
         self._btsp = {}
+        self._gates = {}
+        self._onsets = {}
         for p in self.btsp:
             csr = self._csr[id(p)]
             w = np.array(self.syn_w[csr] if keep_weights else p._weights, dtype=np.float64)
@@ -557,15 +565,87 @@ class Simulator:
             for pl in p._plateaus:
                 st.add_plateaus(*pl)
             self._btsp[id(p)] = st
+            if p._gate is not None:  # dendritic state, last update, earliest next plateau, pending arrivals
+                self._gates[id(p)] = {"D": np.zeros(p.post.size), "t": np.zeros(p.post.size),
+                                      "free": np.zeros(p.post.size), "pend_t": np.empty(0),
+                                      "pend_i": np.empty(0, np.int64), "pend_w": np.empty(0)}
+            self._onsets[id(p)] = [pl[0] for pl in p._plateaus]
 
     def add_plateaus(self, proj, times, ids, durations):
         """Hand plateaus of BTSP projection ``proj`` to its running state."""
         self._btsp[id(proj)].add_plateaus(times, ids, durations)
+        self._onsets[id(proj)].append(np.asarray(times, np.float64))
+
+    def plateau_onsets_of(self, proj):
+        """Every plateau onset of BTSP projection ``proj`` so far (given and dendritic), sorted."""
+        o = self._onsets[id(proj)]
+        return np.sort(np.concatenate(o)) if o else np.empty(0)
+
+    def _gate_step(self, t1):
+        """Dendritic-threshold plateaus with onsets before ``t1`` from the top-down arrivals before ``t1``
+        (all known: runs are cut to at most the top-down delay)."""
+        for p in self.btsp:
+            if p._gate is None:
+                continue
+            gate, g = p._gate, self._gates[id(p)]
+            m = g["pend_t"] < t1
+            if not m.any():
+                continue
+            at, ai, aw = g["pend_t"][m], g["pend_i"][m], g["pend_w"][m]
+            g["pend_t"], g["pend_i"], g["pend_w"] = g["pend_t"][~m], g["pend_i"][~m], g["pend_w"][~m]
+            order = np.lexsort((ai, at))
+            at, ai, aw = at[order], ai[order], aw[order]
+            dur = p.plasticity.plateau_duration
+            on_t, on_i = [], []
+            k = 0
+            while k < at.size:  # one instant per (time, neuron): inputs arriving together are summed first
+                e = k
+                w = 0.0
+                while e < at.size and at[e] == at[k] and ai[e] == ai[k]:
+                    w += aw[e]
+                    e += 1
+                i, t = int(ai[k]), float(at[k])
+                D = g["D"][i] * math.exp(-(t - g["t"][i]) / gate["tau"]) + w
+                g["D"][i], g["t"][i] = D, t
+                if D >= gate["threshold"] and t >= g["free"][i]:
+                    on_t.append(t)
+                    on_i.append(i)
+                    g["free"][i] = t + dur + gate["pause"]
+                k = e
+            if on_t:
+                self.add_plateaus(p, np.array(on_t), np.array(on_i, np.int64), None)
+
+    def _gate_collect(self, t_out, i_out):
+        """Queue the dendritic arrivals of the top-down spikes of the last kernel call."""
+        for p in self.btsp:
+            if p._gate is None:
+                continue
+            gate, g = p._gate, self._gates[id(p)]
+            pop = gate["pop"]
+            m = (i_out >= pop.first) & (i_out < pop.first + pop.size)
+            if not m.any():
+                continue
+            tt, ii = t_out[m], i_out[m] - pop.first
+            order = np.argsort(gate["sources"], kind="stable")
+            src = gate["sources"][order]
+            lo = np.searchsorted(src, ii, side="left")
+            hi = np.searchsorted(src, ii, side="right")
+            cnt = hi - lo
+            if not cnt.any():
+                continue
+            rep = np.repeat(np.arange(ii.size), cnt)
+            syn = order[np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)])]
+            g["pend_t"] = np.concatenate([g["pend_t"], tt[rep] + gate["delay"]])
+            g["pend_i"] = np.concatenate([g["pend_i"], gate["targets"][syn].astype(np.int64)])
+            g["pend_w"] = np.concatenate([g["pend_w"], gate["weights"][syn]])
 
     def _btsp_next(self, t, t1):
-        """The next time after ``t`` (at most ``t1``) at which a BTSP rule changes weights."""
+        """The next time after ``t`` (at most ``t1``) at which a BTSP rule changes weights, or at which
+        top-down spikes emitted since may start plateaus (runs are cut at the top-down delay)."""
         nxt = t1
         for p in self.btsp:
+            if p._gate is not None:
+                nxt = min(nxt, t + p._gate["delay"])
             st = self._btsp[id(p)]
             tn = st.next_update_time()
             if tn <= t:  # ode: a window is open; the network sees the weights every exchange step

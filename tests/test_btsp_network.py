@@ -126,3 +126,51 @@ def test_bad_plateaus_and_targets_are_named():
     src = net.spike_source([[1.0]], name="other")
     with pytest.raises(se.NetworkError, match="BTSP needs a neuron population"):
         net.connect(inp, src, "all_to_all", weight=1.0, plasticity=se.BTSP())
+
+
+def _gated(backend, split=None, explicit=None):
+    rng = np.random.default_rng(5)
+    trains = _inputs(rng)
+    net = se.Network(seed=2, backend=backend)
+    inp = net.spike_source(trains, name="inputs")
+    ca1 = net.population(2, se.LIF(E_L=0.0, V_m=0.0, V_th=1e6, V_reset=0.0, C_m=1.0, tau_m=10.0), name="ca1")
+    proj = net.connect(inp, ca1, "all_to_all", weight=1.0, delay=1.0, plasticity=se.BTSP(), name="btsp")
+    # top-down: a teacher source relayed by parrots (network neurons), two spikes 3 ms apart make a plateau,
+    # single spikes do not; a second burst inside the pause after a plateau is ignored
+    teacher = net.spike_source([[1000.0, 1003.0, 1400.0, 1402.0, 6000.0], [3000.0, 3002.0, 9000.0]], name="teacher")
+    relay = net.population(2, se.Parrot(), name="relay")
+    net.connect(teacher, relay, "one_to_one", weight=1.0, delay=0.5)
+    if explicit is None:
+        proj.plateaus_from(relay, "one_to_one", weight=0.7, delay=2.0, threshold=1.0, tau=10.0, pause=500.0)
+    else:
+        proj.add_plateaus(*explicit)
+    for d in split or (15000.0,):
+        net.run(d)
+    return proj
+
+
+def test_dendritic_threshold_plateaus(backend):
+    proj = _gated(backend)
+    # teacher spikes reach the relay 0.5 ms later and the dendrite 2 ms after that
+    np.testing.assert_allclose(proj.plateau_onsets(), [1005.5, 3004.5], atol=1e-9)
+    same = _gated(backend, explicit=([1005.5, 3004.5], [0, 1]))
+    np.testing.assert_allclose(proj.weights, same.weights, rtol=0, atol=1e-12)
+    assert np.abs(proj.weights - 1.0).max() > 0.5
+    split = _gated(backend, split=(700.0, 1004.0, 2.5, 5000.0, 9293.5))
+    np.testing.assert_array_equal(split.weights, proj.weights)
+
+
+def test_dendritic_gate_input_is_checked():
+    net = se.Network()
+    inp = net.spike_source([[1.0]], name="inputs")
+    ca1 = net.population(2, se.LIF(), name="ca1")
+    proj = net.connect(inp, ca1, "all_to_all", weight=1.0, plasticity=se.BTSP(), name="btsp")
+    with pytest.raises(se.ParameterError, match="'btsp': plateaus_from tau must be a finite number > 0"):
+        proj.plateaus_from(inp, tau=0.0)
+    with pytest.raises(se.ParameterError, match="'btsp': plateaus_from pause must be a finite number >= 0"):
+        proj.plateaus_from(inp, pause=-1.0)
+    with pytest.raises(se.NetworkError, match="needs a population of this network"):
+        proj.plateaus_from(se.Network().spike_source([[1.0]]))
+    static = net.connect(inp, ca1, weight=1.0, name="static")
+    with pytest.raises(se.ParameterError, match="'static'.*plateaus drive BTSP"):
+        static.plateaus_from(inp)
