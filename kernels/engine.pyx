@@ -817,31 +817,18 @@ cdef inline double depress_f(const double* rp, double w, double km) noexcept nog
     return 0.0
 
 
-cdef inline void stdp_update(Ctx* c, index_t k, index_t g, const double* rp, index_t r, double tp, double dd,
-                             double r2, double tminv) noexcept nogil:
-    """Update synapse ``k`` for the presynaptic spike reaching it at ``tp`` (reference: stdp_update).
-
-    The same facilitation steps in the same order, and the same trace, as the reference; the entries
-    are found by scanning the ring back from the newest one (the reference scans forward from the
-    oldest), so a synapse update touches the one or two newest entries instead of the whole history.
-    """
-    cdef index_t typ = <index_t>rp[R_TYPE]
-    cdef double taup = rp[R_TAU_PLUS]
-    cdef double tl = c.gst[g * NG + G_TLAST]
-    cdef bint has = c.gst[g * NG + G_HAS] != 0.0
-    cdef double kp = c.gst[g * NG + G_KP]
-    cdef double w = c.syn_w[k]
-    cdef double t1 = tl - dd
-    cdef double t2 = tp - dd
+cdef inline void pairing_interval(Ctx* c, index_t r, double t1, double t2, double dd, index_t* lo,
+                                  index_t* hi, double* km, bint nn, double tminv) noexcept nogil:
+    """Reference: pairing_interval, and k_before(t2) in ``km``. The entries are found by scanning the
+    ring back from the newest one (the reference scans forward from the oldest; same entries), so an
+    update touches the one or two newest entries instead of the whole history."""
     cdef index_t H = c.hist_H
     cdef index_t s = c.hinfo[2 * r]
     cdef double* base = c.hist + r * H * NH
-    cdef index_t i, hi, lo, q, nup = 0
-    cdef double th, minus_dt, km
+    cdef index_t i, q
+    cdef double th
     cdef double* e
-    if typ == RULE_NN_PRE:
-        kp = c.syn_kp[k]
-    # entries [lo, hi] (ring order) lie in (t1, t2]: skip the newer ones, then walk down to t1
+    # skip the entries after the interval
     i = c.hinfo[2 * r + 1] - 1
     while i >= 0:
         q = s + i
@@ -854,22 +841,23 @@ cdef inline void stdp_update(Ctx* c, index_t k, index_t g, const double* rp, ind
         elif not t2 - th <= STDP_EPS:
             break
         i -= 1
-    hi = i
+    hi[0] = i
     # the postsynaptic trace just before t2: the newest entry with t2 - t_h > eps, at or below hi
-    km = 0.0
+    km[0] = 0.0
     while i >= 0:
         q = s + i
         if q >= H:
             q -= H
         e = base + q * NH
         if t2 - e[H_T] > STDP_EPS:
-            if typ == RULE_STDP or typ == RULE_TRIPLET:
-                km = e[H_KM] * exp((e[H_T] - t2) * tminv)
+            if nn:
+                km[0] = exp((e[H_T] - t2) * tminv)
             else:
-                km = exp((e[H_T] - t2) * tminv)
+                km[0] = e[H_KM] * exp((e[H_T] - t2) * tminv)
             break
         i -= 1
-    i = hi
+    # walk down to t1
+    i = hi[0]
     while i >= 0:
         q = s + i
         if q >= H:
@@ -877,7 +865,27 @@ cdef inline void stdp_update(Ctx* c, index_t k, index_t g, const double* rp, ind
         if base[q * NH + H_T] - t1 <= STDP_EPS:
             break
         i -= 1
-    lo = i + 1
+    lo[0] = i + 1
+
+
+cdef inline void stdp_update(Ctx* c, index_t k, index_t g, const double* rp, index_t r, double tp, double dd,
+                             double r2, double tminv) noexcept nogil:
+    """Update synapse ``k`` for the presynaptic spike reaching it at ``tp`` (reference: stdp_update)."""
+    cdef index_t typ = <index_t>rp[R_TYPE]
+    cdef double taup = rp[R_TAU_PLUS]
+    cdef double tl = c.gst[g * NG + G_TLAST]
+    cdef bint has = c.gst[g * NG + G_HAS] != 0.0
+    cdef double kp = c.gst[g * NG + G_KP]
+    cdef double w = c.syn_w[k]
+    cdef index_t H = c.hist_H
+    cdef index_t s = c.hinfo[2 * r]
+    cdef double* base = c.hist + r * H * NH
+    cdef index_t i, hi, lo, q, nup = 0
+    cdef double minus_dt, km
+    cdef double* e
+    if typ == RULE_NN_PRE:
+        kp = c.syn_kp[k]
+    pairing_interval(c, r, tl - dd, tp - dd, dd, &lo, &hi, &km, typ != RULE_STDP and typ != RULE_TRIPLET, tminv)
     for i in range(lo, hi + 1):
         q = s + i
         if q >= H:
@@ -975,42 +983,24 @@ cdef void dopa_update(Ctx* c, index_t k, index_t g, const double* rp, index_t r,
     cdef double kp = c.gst[g * NG + G_KP]
     cdef double* st = c.dst
     cdef double t0 = tl
-    cdef double t1 = tl - dd
     cdef double t2 = tp - dd
     cdef index_t H = c.hist_H
     cdef index_t s = c.hinfo[2 * r]
-    cdef index_t i, q
+    cdef index_t i, lo, hi
     cdef double th, minus_dt, km
-    cdef double* e
     st[0] = c.syn_w[k]
     st[1] = c.syn_kp[k]
     st[2] = c.gst[g * NG + G_N]
     st[3] = c.gst[g * NG + G_DIDX]
-    for i in range(c.hinfo[2 * r + 1]):
-        q = (s + i) % H
-        th = c.hist[(r * H + q) * NH + H_T]
-        if th - t1 <= STDP_EPS:
-            continue
-        if dd > 0.0:
-            if th - t2 > STDP_EPS:
-                break
-        elif t2 - th <= STDP_EPS:
-            break
+    pairing_interval(c, r, tl - dd, t2, dd, &lo, &hi, &km, False, tminv)
+    for i in range(lo, hi + 1):
+        th = c.hist[(r * H + (s + i) % H) * NH + H_T]
         dopa_process(rp, dt_, dm, nd, st, t0, th + dd)
         t0 = th + dd
         minus_dt = tl - t0
         if tp - th > STDP_EPS:
             st[1] += rp[R_APLUS] * (kp * exp(minus_dt / rp[R_TAU_PLUS]))
     dopa_process(rp, dt_, dm, nd, st, t0, tp)
-    # k_before(all-to-all) of the reference
-    km = 0.0
-    i = c.hinfo[2 * r + 1] - 1
-    while i >= 0:
-        e = c.hist + (r * H + (s + i) % H) * NH
-        if t2 - e[H_T] > STDP_EPS:
-            km = e[H_KM] * exp((e[H_T] - t2) * tminv)
-            break
-        i -= 1
     st[1] -= rp[R_AMINUS] * km
     c.syn_w[k] = st[0]
     c.syn_kp[k] = st[1]

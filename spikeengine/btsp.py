@@ -559,21 +559,27 @@ class BTSPState:
         return int(v)
 
     @staticmethod
-    def _index_array(name, a, n, nname):
-        a = np.asarray(a)
-        if a.ndim != 1:
-            raise NetworkError(f"BTSPState: {name} must be 1-D, got shape {a.shape}")
-        if a.size and a.dtype.kind not in "iu":
-            if a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
-                a = a.astype(np.int64)
+    def _int_indices(a, n, err, prefix, name, what, bound=None):
+        """``a`` as int64 indices in [0, n) (integral floats accepted); ``err`` raised naming ``name``
+        (``bound``: the out-of-range wording, default "is not a <what> index in [0, n)")."""
+        i = np.asarray(a).reshape(-1) if np.ndim(a) <= 1 else None
+        if i is None:
+            raise err(f"{prefix}: {name} must be 1-D, got shape {np.shape(a)}")
+        if i.size and i.dtype.kind not in "iu":
+            if i.dtype.kind == "f" and np.all(np.isfinite(i)) and np.all(i == np.round(i)):
+                i = i.astype(np.int64)
             else:
-                raise NetworkError(f"BTSPState: {name} must hold integer indices, got dtype {a.dtype}")
-        a = a.astype(np.int64)
-        bad = np.flatnonzero((a < 0) | (a >= n))
+                raise err(f"{prefix}: {name} must be integer {what + ' ' if what else ''}indices, got dtype {i.dtype}")
+        i = i.astype(np.int64)
+        bad = np.flatnonzero((i < 0) | (i >= n))
         if bad.size:
-            i = int(bad[0])
-            raise NetworkError(f"BTSPState: {name}[{i}] = {int(a[i])} is outside [0, {nname}={n})")
-        return a
+            k = int(bad[0])
+            raise err(f"{prefix}: {name}[{k}] = {int(i[k])} " + (bound or f"is not a {what} index in [0, {n})"))
+        return i
+
+    @classmethod
+    def _index_array(cls, name, a, n, nname):
+        return cls._int_indices(a, n, NetworkError, "BTSPState", name, "", bound=f"is outside [0, {nname}={n})")
 
     @staticmethod
     def _time(name, v):
@@ -596,20 +602,7 @@ class BTSPState:
         return t
 
     def _ids(self, where, name, ids, n, what):
-        i = np.asarray(ids).reshape(-1) if np.ndim(ids) <= 1 else None
-        if i is None:
-            raise ParameterError(f"BTSPState.{where}: {name} must be 1-D, got shape {np.shape(ids)}")
-        if i.size and i.dtype.kind not in "iu":
-            if i.dtype.kind == "f" and np.all(np.isfinite(i)) and np.all(i == np.round(i)):
-                i = i.astype(np.int64)
-            else:
-                raise ParameterError(f"BTSPState.{where}: {name} must be integer {what} indices, got dtype {i.dtype}")
-        i = i.astype(np.int64)
-        bad = np.flatnonzero((i < 0) | (i >= n))
-        if bad.size:
-            k = int(bad[0])
-            raise ParameterError(f"BTSPState.{where}: {name}[{k}] = {int(i[k])} is not a {what} index in [0, {n})")
-        return i
+        return self._int_indices(ids, n, ParameterError, f"BTSPState.{where}", name, what)
 
     # -- inputs ----------------------------------------------------------------------------------
     @property

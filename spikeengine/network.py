@@ -375,9 +375,10 @@ class Projection:
         rng = np.random.default_rng(np.random.SeedSequence([self.pre.net.seed, 3, len(self.pre.net.projections)]))
         s, t = conn.pairs(topdown.size, self.post.size, rng, f"{label} top-down")
         w = _syn_values(weight, s.size, "weight", f"{label} top-down", rng)
-        self._gate = {"pop": topdown, "sources": s, "targets": t, "weights": np.array(w, np.float64),
-                      "delay": float(delay), "threshold": float(threshold), "tau": float(tau),
-                      "pause": float(pause)}
+        order = np.argsort(s, kind="stable")  # synapses by source: a spike's synapses are one slice
+        self._gate = {"pop": topdown, "sources": s[order], "targets": t[order],
+                      "weights": np.array(w, np.float64)[order], "delay": float(delay),
+                      "threshold": float(threshold), "tau": float(tau), "pause": float(pause)}
 
     def plateau_onsets(self):
         """BTSP: every plateau onset so far, ms (given ones and those from a dendritic threshold), sorted."""

@@ -488,8 +488,7 @@ class Simulator:
             if self.btsp:
                 t = a
                 while t < b:  # cut at the times BTSP changes weights (window closes; ode: exchange steps)
-                    self._gate_step(t + min([p._gate["delay"] for p in self.btsp if p._gate is not None],
-                                            default=0.0))
+                    self._gate_step(t + self._gate_delay)
                     tn = self._btsp_next(t, b)
                     self._run_chunk(t, tn)
                     t = tn
@@ -556,6 +555,8 @@ class Simulator:
 
         self._btsp = {}
         self._gates = {}
+        #: shortest top-down delay of the dendritic gates (runs are cut at it)
+        self._gate_delay = min([p._gate["delay"] for p in self.btsp if p._gate is not None], default=0.0)
         self._onsets = {}
         for p in self.btsp:
             csr = self._csr[id(p)]
@@ -626,15 +627,12 @@ class Simulator:
             if not m.any():
                 continue
             tt, ii = t_out[m], i_out[m] - pop.first
-            order = np.argsort(gate["sources"], kind="stable")
-            src = gate["sources"][order]
-            lo = np.searchsorted(src, ii, side="left")
-            hi = np.searchsorted(src, ii, side="right")
-            cnt = hi - lo
+            lo = np.searchsorted(gate["sources"], ii, side="left")  # sources are sorted (plateaus_from)
+            cnt = np.searchsorted(gate["sources"], ii, side="right") - lo
             if not cnt.any():
                 continue
             rep = np.repeat(np.arange(ii.size), cnt)
-            syn = order[np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)])]
+            syn = lo[rep] + (np.arange(rep.size) - np.repeat(np.cumsum(cnt) - cnt, cnt))
             g["pend_t"] = np.concatenate([g["pend_t"], tt[rep] + gate["delay"]])
             g["pend_i"] = np.concatenate([g["pend_i"], gate["targets"][syn].astype(np.int64)])
             g["pend_w"] = np.concatenate([g["pend_w"], gate["weights"][syn]])
@@ -643,13 +641,13 @@ class Simulator:
         """The next time after ``t`` (at most ``t1``) at which a BTSP rule changes weights, or at which
         top-down spikes emitted since may start plateaus (runs are cut at the top-down delay)."""
         nxt = t1
+        if self._gate_delay > 0.0:
+            nxt = min(nxt, t + self._gate_delay)
         for p in self.btsp:
-            if p._gate is not None:
-                nxt = min(nxt, t + p._gate["delay"])
             st = self._btsp[id(p)]
             tn = st.next_update_time()
             if tn <= t:  # ode: a window is open; the network sees the weights every exchange step
-                tn = t + p.plasticity.exchange_dt if hasattr(p.plasticity, "exchange_dt") else t + 1.0
+                tn = t + p.plasticity.exchange_dt
             nxt = min(nxt, tn)
         return nxt
 

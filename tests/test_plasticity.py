@@ -89,7 +89,6 @@ def test_weights_history_samples_set_and_reset(backend):
     km = math.exp(-(59.0 - 55.0) / 20.0) + math.exp(-(59.0 - 20.0) / 20.0)
     assert w[1] == pytest.approx(50.0 + math.exp(-11.0 / 20.0) + math.exp(-46.0 / 20.0) - km, abs=1e-12)
     assert proj.weights[0] == w[-1]
-    learned = proj.weights.copy()
     proj.weights = [42.0]
     assert proj.weights[0] == 42.0
     with pytest.raises(se.ParameterError, match=r"synapse 0 is 420\.0"):
@@ -101,7 +100,7 @@ def test_weights_history_samples_set_and_reset(backend):
     net.reset(keep_weights=True)
     kept = proj.weights.copy()
     net.run(500.0)
-    assert proj.weights[0] != kept[0] and learned.size == 1
+    assert proj.weights[0] != kept[0]
 
 
 def test_sampled_weights_and_static_errors():
@@ -109,7 +108,6 @@ def test_sampled_weights_and_static_errors():
     pre = net.spike_source([[10.0, 60.0, 110.0, 400.0], [30.0]], name="pre")
     post = net.spike_source([[20.0, 55.0]], name="post")
     proj = net.connect(pre, post, "all_to_all", weight=50.0, plasticity=se.STDP(mu_plus=0.0, mu_minus=0.0))
-    static = net.connect(pre, post, "all_to_all", weight=1.0) if False else None
     proj.record_weights(interval=50.0, ids=[0])
     with pytest.raises(se.ParameterError, match="synapse id 7 out of range"):
         proj.record_weights(interval=5.0, ids=[7])
@@ -122,7 +120,6 @@ def test_sampled_weights_and_static_errors():
     assert v[0, 0] == 50.0 and v[1, 0] == 50.0 and v[2, 0] != 50.0  # the update at 60 ms is seen at 100 ms
     with pytest.raises(se.ParameterError, match="weight updates were not recorded"):
         proj.weight_history()
-    assert static is None
     net2 = se.Network()
     a = net2.population(2, se.LIF(), name="a")
     st = net2.connect(a, a, weight=1.0, name="st")

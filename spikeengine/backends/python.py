@@ -639,6 +639,29 @@ def k_before(hist, hinfo, r, t, nn, tminv):
     return 0.0
 
 
+def pairing_interval(hist, hinfo, r, t1, t2, dd):
+    """Ring positions ``(lo, hi)`` (offsets from the ring start, ``lo > hi`` when empty) of the post spikes
+    ``t_h`` of history row ``r`` that pair with a presynaptic spike: t1 < t_h <= t2 within NEST's eps
+    (get_history). With an axonal delay (``dd == 0``) post spikes within eps of ``t2`` are left out (at the
+    arrival instant they may not have been found yet)."""
+    H = hist.shape[1]
+    s = hinfo[r, 0]
+    n = hinfo[r, 1]
+    lo = 0
+    while lo < n and hist[r, (s + lo) % H, H_T] - t1 <= STDP_EPS:
+        lo += 1
+    hi = lo - 1
+    while hi + 1 < n:
+        th = hist[r, (s + hi + 1) % H, H_T]
+        if dd > 0.0:
+            if th - t2 > STDP_EPS:
+                break
+        elif t2 - th <= STDP_EPS:
+            break
+        hi += 1
+    return lo, hi
+
+
 def facilitate(R, ru, w, kp):
     """Guetig facilitation on the normalised weight, capped at 1 (NEST stdp_synapse::facilitate_)."""
     wmax = R[ru, R_WMAX]
@@ -690,23 +713,15 @@ def stdp_update(k, g, ru, R, gst, syn_w, syn_kp, hist, hinfo, r, tp, dd, r2, tmi
     if typ == RULE_NN_PRE:
         kp = syn_kp[k]
     w = syn_w[k]
-    t1 = tl - dd
     t2 = tp - dd
     H = hist.shape[1]
     s = hinfo[r, 0]
-    found = False
+    lo, hi = pairing_interval(hist, hinfo, r, tl - dd, t2, dd)
+    found = lo <= hi
     nup = 0
-    for i in range(hinfo[r, 1]):
+    for i in range(lo, hi + 1):
         q = (s + i) % H
         th = hist[r, q, H_T]
-        if th - t1 <= STDP_EPS:
-            continue
-        if dd > 0.0:
-            if th - t2 > STDP_EPS:
-                break
-        elif t2 - th <= STDP_EPS:
-            break
-        found = True
         minus_dt = tl - (th + dd)
         if typ == RULE_STDP:
             w = facilitate(R, ru, w, kp * math.exp(minus_dt / taup))
@@ -804,20 +819,12 @@ def dopa_update(k, g, ru, R, gst, syn_w, syn_kp, hist, hinfo, r, tp, dd, tminv, 
     st[2] = gst[g, G_N]
     st[3] = gst[g, G_DIDX]
     t0 = tl
-    t1 = tl - dd
     t2 = tp - dd
     H = hist.shape[1]
     s = hinfo[r, 0]
-    for i in range(hinfo[r, 1]):
-        q = (s + i) % H
-        th = hist[r, q, H_T]
-        if th - t1 <= STDP_EPS:
-            continue
-        if dd > 0.0:
-            if th - t2 > STDP_EPS:
-                break
-        elif t2 - th <= STDP_EPS:
-            break
+    lo, hi = pairing_interval(hist, hinfo, r, tl - dd, t2, dd)
+    for i in range(lo, hi + 1):
+        th = hist[r, (s + i) % H, H_T]
         dopa_process(R, ru, dh_t, dh_m, v, nd, st, t0, th + dd)
         t0 = th + dd
         minus_dt = tl - t0
@@ -1163,7 +1170,8 @@ KERNEL_FUNCTIONS = (
     "uniform", "exp_interval", "heap_push", "heap_pop", "threshold", "xfac", "decays", "evolve",
     "evolve_refractory", "_ex", "_fval", "_fder", "_refine", "crossing_generic", "first_crossing", "receive",
     "fires_on_input", "reset", "drive_next", "kick_weight", "next_kick", "advance", "rebase",
-    "hist_push", "hist_prune", "k_before", "facilitate", "depress", "facilitate3", "depress3", "stdp_update",
+    "hist_push", "hist_prune", "k_before", "pairing_interval", "facilitate", "depress", "facilitate3", "depress3",
+    "stdp_update",
     "dopa_weight", "dopa_process", "dopa_update",
     "need_room", "grow", "emit", "advance_emit", "take_samples", "run",
 )
