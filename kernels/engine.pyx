@@ -24,6 +24,8 @@ from _types cimport *
 
 import weakref
 
+import numpy as np
+
 cnp.import_array()
 
 cdef extern from *:
@@ -88,6 +90,7 @@ cdef enum:
 #: the reference's cap on a grid kick's multiplicity (kick_weight: m < 1000)
 cdef enum:
     KW_MAX = 1000
+    KW_FAST = 8  # _grid_multiplicity: table entries compared without a branch (KW_FAST - 1 terms below)
 
 # status codes of the nogil functions
 cdef enum:
@@ -96,10 +99,23 @@ cdef enum:
     ERR_STALL = -2
 
 
+cdef struct Drive:
+    # one Poisson drive (reference: d_next, d_rng, d_rate, d_dt, d_w), packed so that a kick reads one line
+    time_t next
+    rng_t rng
+    double rate
+    double dt
+    weight_t w
+    # grid drives: 1 - u above lim means no empty step before the next kick (drive_next's fast path)
+    double lim
+    double pad0
+    double pad1
+
+
 cdef struct Ctx:
     # network (read-only) and state (mutated in place)
     index_t n
-    const index_t* kinds
+    const int8_t* kinds  # a compact copy of the caller's int64 kinds (unknown kinds: 127)
     const double* P
     double* S
     index_t* nspk
@@ -111,11 +127,8 @@ cdef struct Ctx:
     const target_t* syn_tgt
     weight_t* syn_w
     const index_t* d_ptr
-    const double* d_rate
-    const double* d_dt
-    const weight_t* d_w
-    time_t* d_next
-    rng_t* d_rng
+    # the Poisson drives, one 64-byte record each (the caller's d_* arrays, copied in and d_next/d_rng back)
+    Drive* drv
     const time_t* src_t
     const index_t* src_id
     index_t n_src
@@ -554,22 +567,26 @@ cdef inline double drive_next(Ctx* c, index_t d, double t_prev) noexcept nogil:
 
     Continuous drives (d_dt == 0): an exponential interval; grid drives: the next grid step with a kick.
     """
-    cdef double dt = c.d_dt[d]
-    cdef double k, e
+    cdef Drive* dv = c.drv + d
+    cdef double dt = dv.dt
+    cdef double k, e, v
     if dt == 0.0:
-        return t_prev + exp_interval(c.d_rng, d, c.d_rate[d])
+        return t_prev + exp_interval(&dv.rng, 0, dv.rate)
     k = floor(t_prev / dt + 0.5)
-    e = -log(1.0 - uniform(c.d_rng, d))
-    return (k + 1.0 + floor(e / (c.d_rate[d] * dt))) * dt
+    v = 1.0 - uniform(&dv.rng, 0)
+    if v > dv.lim:
+        return (k + 1.0) * dt  # the next step: floor(-log(v) / (rate dt)) is surely 0 (see Drive.lim)
+    e = -log(v)
+    return (k + 1.0 + floor(e / (dv.rate * dt))) * dt
 
 
 cdef inline double kick_weight(Ctx* c, index_t d) noexcept nogil:
     """Weight of drive ``d``'s kick: d_w, or m * d_w on a grid with m ~ Poisson(rate dt) given m >= 1
     (reference: kick_weight; m by inversion, at most 1000)."""
-    cdef double dt = c.d_dt[d]
+    cdef double dt = c.drv[d].dt
     if dt == 0.0:
-        return c.d_w[d]
-    return _grid_multiplicity(c, d, dt) * c.d_w[d]
+        return c.drv[d].w
+    return _grid_multiplicity(c, d, dt) * c.drv[d].w
 
 
 cdef double _grid_multiplicity(Ctx* c, index_t d, double dt) noexcept nogil:
@@ -579,19 +596,30 @@ cdef double _grid_multiplicity(Ctx* c, index_t d, double dt) noexcept nogil:
     cdf += p) reads its cdf values from the Ctx table for this lam, extending it with the very same
     operations when it runs past the end: same doubles, no exp and no division on a hit.
     """
-    cdef double lam = c.d_rate[d] * dt
+    cdef double lam = c.drv[d].rate * dt
     cdef double* tab = c.kw_cdf
     cdef double p0, pm
+    cdef index_t m
     if lam != c.kw_lam:  # (a NaN lam never matches: always rebuilt, as the reference computes it)
         p0 = exp(-lam)
         c.kw_lam = lam
         tab[0] = p0
-        c.kw_p = p0
-        c.kw_n = 1
+        pm = p0
+        for m in range(1, KW_FAST):  # the first KW_FAST entries at once, by the same recurrence
+            pm = pm * lam / <double>m
+            tab[m] = tab[m - 1] + pm
+        c.kw_p = pm
+        c.kw_n = KW_FAST
     p0 = tab[0]
-    cdef double u = p0 + uniform(c.d_rng, d) * (1.0 - p0)
-    cdef double cdf = p0
-    cdef index_t m = 0
+    cdef double u = p0 + uniform(&c.drv[d].rng, 0) * (1.0 - p0)
+    # the loop below stops at the first m with tab[m] > u; tab never decreases, so below KW_FAST that m
+    # is the number of entries <= u among the first KW_FAST (no data-dependent branch)
+    m = ((tab[0] <= u) + (tab[1] <= u) + (tab[2] <= u) + (tab[3] <= u)
+         + (tab[4] <= u) + (tab[5] <= u) + (tab[6] <= u) + (tab[7] <= u))
+    if m < KW_FAST:
+        return <double>m if m > 0 else 1.0
+    cdef double cdf = tab[KW_FAST - 1]
+    m = KW_FAST - 1
     while cdf <= u and m < KW_MAX:
         m += 1
         if m == c.kw_n:
@@ -610,12 +638,12 @@ cdef inline index_t next_kick(Ctx* c, index_t j, double* s) noexcept nogil:
     cdef index_t best = -1
     cdef double tb = INF
     cdef index_t d
-    cdef time_t* d_next = c.d_next
+    cdef Drive* drv = c.drv
     for d in range(c.d_ptr[j], c.d_ptr[j + 1]):
-        if d_next[d] < 0.0:
-            d_next[d] = drive_next(c, d, 0.0)
-        if d_next[d] < tb:
-            tb = d_next[d]
+        if drv[d].next < 0.0:
+            drv[d].next = drive_next(c, d, 0.0)
+        if drv[d].next < tb:
+            tb = drv[d].next
             best = d
     s[S_TK] = tb
     return best
@@ -669,7 +697,7 @@ cdef inline double advance(Ctx* c, index_t kind, index_t j, double t1, bint incl
         if tk < t1 or (incl and tk == t1):
             w = kick_weight(c, d)
             c.kick += 1
-            c.d_next[d] = drive_next(c, d, tk)
+            c.drv[d].next = drive_next(c, d, tk)
             next_kick(c, j, s)
             receive(kind, p, s, w, tk)
             if tk < t1 and fires_on_input(kind, p, s, tk):
@@ -1162,7 +1190,7 @@ cdef inline bint lif_kick(Ctx* c, const double* p, double* s, index_t j, double 
     """
     cdef index_t d = c.d_ptr[j]
     cdef double vth, sa, vinf, w, nd
-    if s[S_TK] != t1 or c.d_ptr[j + 1] != d + 1 or c.d_next[d] != t1 or t1 < 0.0 or t0 < s[S_REF]:
+    if s[S_TK] != t1 or c.d_ptr[j + 1] != d + 1 or c.drv[d].next != t1 or t1 < 0.0 or t0 < s[S_REF]:
         return False
     sa = s[S_A]
     if sa != 0.0:
@@ -1183,7 +1211,7 @@ cdef inline bint lif_kick(Ctx* c, const double* p, double* s, index_t j, double 
     w = kick_weight(c, d)
     c.kick += 1
     nd = drive_next(c, d, t1)
-    c.d_next[d] = nd
+    c.drv[d].next = nd
     if nd < 0.0:
         next_kick(c, j, s)  # draws anew, as in advance
     elif nd < INF:
@@ -1298,7 +1326,7 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
     cdef double* S = c.S
     cdef const double* P = c.P
     cdef const index_t* d_ptr = c.d_ptr
-    cdef const index_t* kinds = c.kinds
+    cdef const int8_t* kinds = c.kinds
     cdef const target_t* syn_tgt = c.syn_tgt
     cdef const weight_t* syn_w = c.syn_w
     cdef flag_t* tflag = c.tflag
@@ -1397,11 +1425,7 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                     # the drive, unconditionally: selecting it by S_TK < t (about half the targets in
                     # Brunel 'ai') measured slower, as a branch or as a select on the just-prefetched row
                     dp = d_ptr[jp]
-                    SE_PREFETCHW(c.d_next + dp)
-                    SE_PREFETCHW(c.d_rng + dp)
-                    SE_PREFETCH(c.d_rate + dp)
-                    SE_PREFETCH(c.d_dt + dp)
-                    SE_PREFETCH(c.d_w + dp)
+                    SE_PREFETCHW(c.drv + dp)
                     j = syn_tgt[k]
                     kind = kinds[j]
                     s = S + j * NS
@@ -1977,7 +2001,9 @@ def run(kinds, P, S, nspk, rec,
 
     cdef Ctx c
     c.n = n
-    c.kinds = <const index_t*>cnp.PyArray_DATA(a_kinds)
+    cdef cnp.ndarray a_kinds8 = np.ascontiguousarray(
+        np.where((a_kinds >= 0) & (a_kinds < 127), a_kinds, 127).astype(np.int8))
+    c.kinds = <const int8_t*>cnp.PyArray_DATA(a_kinds8)
     c.P = <const double*>cnp.PyArray_DATA(a_P)
     c.S = <double*>cnp.PyArray_DATA(a_S)
     c.nspk = <index_t*>cnp.PyArray_DATA(a_nspk)
@@ -1989,11 +2015,31 @@ def run(kinds, P, S, nspk, rec,
     c.syn_tgt = <const target_t*>cnp.PyArray_DATA(a_syn_tgt)
     c.syn_w = <weight_t*>cnp.PyArray_DATA(a_syn_w)
     c.d_ptr = <const index_t*>cnp.PyArray_DATA(a_d_ptr)
-    c.d_rate = <const double*>cnp.PyArray_DATA(a_d_rate)
-    c.d_dt = <const double*>cnp.PyArray_DATA(a_d_dt)
-    c.d_w = <const weight_t*>cnp.PyArray_DATA(a_d_w)
-    c.d_next = <time_t*>cnp.PyArray_DATA(a_d_next)
-    c.d_rng = <rng_t*>cnp.PyArray_DATA(a_d_rng)
+    # the drives packed one 64-byte record each (aligned), so that a kick touches one cache line
+    cdef cnp.ndarray a_drv = np.empty(nd * <index_t>sizeof(Drive) + 64, np.uint8)
+    cdef size_t drv_addr = <size_t>cnp.PyArray_DATA(a_drv)
+    c.drv = <Drive*>((drv_addr + 63) & ~(<size_t>63))
+    cdef const double* pd_rate = <const double*>cnp.PyArray_DATA(a_d_rate)
+    cdef const double* pd_dt = <const double*>cnp.PyArray_DATA(a_d_dt)
+    cdef const weight_t* pd_w = <const weight_t*>cnp.PyArray_DATA(a_d_w)
+    cdef time_t* pd_next = <time_t*>cnp.PyArray_DATA(a_d_next)
+    cdef rng_t* pd_rng = <rng_t*>cnp.PyArray_DATA(a_d_rng)
+    cdef index_t dq
+    cdef double lam_
+    for dq in range(nd):
+        c.drv[dq].next = pd_next[dq]
+        c.drv[dq].rng = pd_rng[dq]
+        c.drv[dq].rate = pd_rate[dq]
+        c.drv[dq].dt = pd_dt[dq]
+        c.drv[dq].w = pd_w[dq]
+        # drive_next's fast path: with v = 1 - u > exp(-lam) (1 + 1e-12), -log(v) < lam - 0.99e-12, so even
+        # with the rounding of log and of the division (a few 1e-16 relative) floor(-log(v) / lam) is 0 for
+        # any 0 < lam < 2800: the step after the last kick, the very value the log gives. Other drives
+        # (continuous, lam = 0, NaN or >= 64) get 2.0, which no v in (0, 1] exceeds.
+        lam_ = pd_rate[dq] * pd_dt[dq]
+        c.drv[dq].lim = exp(-lam_) * (1.0 + 1e-12) if 0.0 < lam_ < 64.0 else 2.0
+        c.drv[dq].pad0 = 0.0
+        c.drv[dq].pad1 = 0.0
     c.src_t = <const time_t*>cnp.PyArray_DATA(a_src_t)
     c.src_id = <const index_t*>cnp.PyArray_DATA(a_src_id)
     c.n_src = nsrc
@@ -2066,6 +2112,9 @@ def run(kinds, P, S, nspk, rec,
     try:
         with nogil:
             rc = run_loop(&c, t_start, t_stop, window)
+            for dq in range(nd):  # the drives' state back into the caller's arrays
+                pd_next[dq] = c.drv[dq].next
+                pd_rng[dq] = c.drv[dq].rng
         pc[C_HEAP] = c.nheap
         pc[C_OUT] = c.nout
         pc[C_SRC] = c.src_p

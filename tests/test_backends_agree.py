@@ -172,6 +172,14 @@ def grid_drive(backend, seed):
     a.add_poisson_input(rate=14000.0, weight=0.15, dt=0.1)
     b.add_poisson_input(rate=rng.uniform(3000.0, 5000.0, 20), weight=60.0, dt=0.1)
     b.add_poisson_input(rate=500.0, weight=-40.0)
+    # grid drives far from the others' rates: lam = rate dt = 12 (multiplicities past the compiled kernel's
+    # branch-free table, KW_FAST = 8) and lam = 0.02 (long runs of empty steps: drive_next's log path)
+    c = net.population(10, se.LIF(tau_m=20.0, C_m=1.0, E_L=0.0, V_m=rng.uniform(0.0, 19.0, 10), V_th=20.0,
+                                  V_reset=10.0, t_ref=2.0))
+    c.add_poisson_input(rate=120000.0, weight=0.012, dt=0.1)
+    c.add_poisson_input(rate=200.0, weight=6.0, dt=0.1)
+    net.connect(c, a, {"rule": "fixed_indegree", "indegree": 2}, weight=0.4, delay=1.0)
+    c.record("spikes")
     for pre, w in ((a, 0.5), (b, -80.0)):
         for post in (a, b):
             m = 6 * post.size
@@ -182,7 +190,7 @@ def grid_drive(backend, seed):
     b.record("spikes")
     a.record("V_m", interval=0.25)
     b.record("I_syn_ex", interval=0.3)
-    return net, {"a": a, "b": b}, [(a, "V_m"), (b, "I_syn_ex")]
+    return net, {"a": a, "b": b, "c": c}, [(a, "V_m"), (b, "I_syn_ex")]
 
 
 def lif_exp_two_taus(backend, seed):
