@@ -1,6 +1,6 @@
 """The event-based ("e-prop+", NEST ``eprop_*``) scheme: one clocked run of ``n`` steps.
 
-Per step ``t`` (EPROP.md §1-5), vectorised over neurons:
+Per step ``t`` (EPROP.md §1-5):
 
 1. recurrent neurons: ``v <- alpha v + (spikes arriving at t) + P_i i_in``; clip at ``V_min``; refractory
    counter; adaptation ``a <- rho a + z^{t-1}``; surrogate gradient ``psi^t`` from the pre-reset ``v``;
@@ -10,126 +10,310 @@ Per step ``t`` (EPROP.md §1-5), vectorised over neurons:
 3. every neuron that spiked in ``t`` (inputs and recurrent) first updates its outgoing e-prop synapses
    (kernels in :mod:`._kernels`; the first spike only sets ``t_prev``), then transmits with the new
    weights; the spikes arrive in ``t + 1``.
+
+The whole run is one compiled kernel (:func:`_run_kernel`); Python only packs the network's state
+containers (``net._state``, ``net._syn``, ``net._hist``, the weight matrices) and unpacks the results. The
+arithmetic is NumPy's, operation by operation (including its summation orders, see
+:func:`._kernels.column_sums`), so the results are those of the vectorised reference bit for bit.
 """
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 
-from ._kernels import event_update_out, event_update_rec
+from ._kernels import (
+    column_sums,
+    event_update_out,
+    event_update_rec,
+    event_update_rec_all,
+    grow,
+    matvec,
+    pairwise_sum,
+    surrogate,
+)
+
+_JIT = numba.njit(cache=True)
+_TRACES = ("zpb", "zbar", "ebar", "ebar_reg", "eps")
+
+
+@_JIT
+def _run_kernel(raster, has_targets, targets, window, T0, h0, dt, ce, symmetric, record,
+                v, r, a, i_in, f_av, z_prev, v_out, i_out, arr_rec, arr_out, tp_in, tp_rec,
+                WT_in, WT_rec, WT_out, B,
+                in_zpb, in_zbar, in_ebar, in_ebar_reg, in_eps, in_cum, in_step, in_m, in_v, in_b1, in_b2,
+                rec_zpb, rec_zbar, rec_ebar, rec_ebar_reg, rec_eps, rec_cum, rec_step, rec_m, rec_v, rec_b1, rec_b2,
+                out_zpb, out_zbar, out_cum, out_step, out_m, out_v, out_b1, out_b2, par,
+                psi_h, L_h, fr_h, err_h,
+                alpha, P_i, I_e, V_min, V_th, beta, rho, refr, kappa, kappa_reg, c_reg, f_tgt, cut,
+                sg_code, sg_h, sg_w,
+                o_kappa, o_P_i, o_I_e, o_V_min, o_E_L, o_cut):
+    """All ``n`` steps of a run. State arrays are updated in place; returns the per-run results.
+
+    Returns ``(readout, error, loss, n_spk, spk_t, spk_i, n_ev, ev_step, ev_proj, ev_pre, ev_post, ev_w)``;
+    the spike and weight-event arrays are valid up to ``n_spk`` and ``n_ev``.
+    """
+    n = raster.shape[0]
+    n_in = raster.shape[1]
+    n_rec = v.shape[0]
+    n_out = v_out.shape[0]
+    posts = np.empty((n_rec, max(n_rec - 1, 0)), np.int64)
+    for i in range(n_rec):
+        q = 0
+        for j in range(n_rec):
+            if j != i:
+                posts[i, q] = j
+                q += 1
+    all_rec = np.arange(n_rec)
+    readout = np.empty((n, n_out))
+    error = np.zeros((n, n_out))
+    loss = 0.0
+    spk_t = np.empty(64, np.int64)
+    spk_i = np.empty(64, np.int64)
+    n_spk = 0
+    cap = 1024 if record else 0
+    ev_step = np.empty(cap, np.int64)
+    ev_proj = np.empty(cap, np.int64)
+    ev_pre = np.empty(cap, np.int64)
+    ev_post = np.empty(cap, np.int64)
+    ev_w = np.empty(cap)
+    n_ev = 0
+    z = np.zeros(n_rec, np.bool_)
+    ins = np.empty(n_in, np.int64)
+    recs = np.empty(n_rec, np.int64)
+    y = np.empty(n_out)
+    ey = np.empty(n_out)
+    err = np.empty(n_out)
+    tmp = np.empty(n_out)
+    sum_in = np.empty(n_rec)
+    sum_rec = np.empty(n_rec)
+    buf = np.empty(max(n_in, n_rec, n_out))
+    tbuf = np.empty((6, n_rec))
+    each = par[8] != 0.0
+    for k in range(n):
+        t = T0 + k
+        h = t - h0
+        # ---- recurrent neurons
+        for j in range(n_rec):
+            vj = alpha[j] * v[j] + arr_rec[j] + P_i[j] * i_in[j]
+            i_in[j] = I_e[j]
+            vj = max(vj, V_min[j])
+            rj = max(r[j] - 1, 0)
+            aj = rho[j] * a[j] + z_prev[j]
+            A = V_th[j] + beta[j] * aj
+            psi_h[h, j] = surrogate(sg_code[j], sg_h[j], sg_w[j], rj, vj, A)
+            zj = vj >= A and rj == 0
+            if zj:
+                vj = vj - V_th[j]
+                rj = refr[j]
+            zf = 1.0 if zj else 0.0
+            f_av[j] = kappa_reg[j] * f_av[j] + (1.0 - kappa_reg[j]) * zf / dt
+            fr_h[h, j] = c_reg[j] * (f_av[j] - f_tgt[j])
+            v[j] = vj
+            r[j] = rj
+            a[j] = aj
+            z[j] = zj
+        # ---- readouts
+        for q in range(n_out):
+            vq = o_kappa[q] * v_out[q] + arr_out[q] + o_P_i[q] * i_out[q]
+            i_out[q] = o_I_e[q]
+            vq = max(vq, o_V_min[q])
+            v_out[q] = vq
+            y[q] = vq + o_E_L[q]
+        if ce:
+            ymax = y[0]
+            for q in range(1, n_out):
+                ymax = max(ymax, y[q])
+            for q in range(n_out):
+                ey[q] = math.exp(y[q] - ymax)
+            s = pairwise_sum(ey, 0, n_out)
+            for q in range(n_out):
+                y[q] = ey[q] / s
+        for q in range(n_out):
+            readout[k, q] = y[q]
+        if has_targets:
+            for q in range(n_out):
+                err[q] = (y[q] - targets[k, q]) * window[k]
+                error[k, q] = err[q]
+                err_h[h, q] = err[q]
+            if ce:
+                m = 0
+                for q in range(n_out):
+                    if targets[k, q] > 0:
+                        buf[m] = targets[k, q] * math.log(y[q])
+                        m += 1
+                loss -= window[k] * pairwise_sum(buf, 0, m)
+            else:
+                for q in range(n_out):
+                    tmp[q] = err[q] * err[q]
+                loss += 0.5 * pairwise_sum(tmp, 0, n_out)
+            if h >= 1:
+                matvec(B, err, L_h[h - 1])
+        # ---- synapse updates at the spikes of step t, then transmission
+        n_ins = 0
+        for i in range(n_in):
+            if raster[k, i]:
+                ins[n_ins] = i
+                n_ins += 1
+        n_recs = 0
+        for j in range(n_rec):
+            if z[j]:
+                recs[n_recs] = j
+                n_recs += 1
+        if record:
+            need = n_ev + n_ins * n_rec + n_recs * (n_rec - 1 + n_out)
+            ev_step = grow(ev_step, need)
+            ev_proj = grow(ev_proj, need)
+            ev_pre = grow(ev_pre, need)
+            ev_post = grow(ev_post, need)
+            ev_w = grow(ev_w, need)
+        for p in range(n_ins):
+            i = ins[p]
+            if tp_in[i] >= 0 and not each:
+                event_update_rec_all(i, t, tp_in[i], -1, WT_in, in_zpb, in_zbar, in_ebar, in_ebar_reg, in_eps,
+                                     in_cum, in_step, in_m, in_v, in_b1, in_b2, par, psi_h, L_h, fr_h, h0, cut, alpha,
+                                     kappa, kappa_reg, beta, rho, tbuf)
+            elif tp_in[i] >= 0:
+                event_update_rec(i, t, tp_in[i], all_rec, WT_in, n_rec, in_zpb, in_zbar, in_ebar, in_ebar_reg, in_eps,
+                                 in_cum, in_step, in_m, in_v, in_b1, in_b2, par, psi_h, L_h, fr_h, h0, cut, alpha,
+                                 kappa, kappa_reg, beta, rho, True)
+            tp_in[i] = t
+            if record:
+                for j in range(n_rec):
+                    ev_step[n_ev] = t
+                    ev_proj[n_ev] = 0
+                    ev_pre[n_ev] = i
+                    ev_post[n_ev] = j
+                    ev_w[n_ev] = WT_in[i, j]
+                    n_ev += 1
+        for p in range(n_recs):
+            i = recs[p]
+            if tp_rec[i] >= 0:
+                if each:
+                    event_update_rec(i, t, tp_rec[i], posts[i], WT_rec, n_rec, rec_zpb, rec_zbar, rec_ebar,
+                                     rec_ebar_reg, rec_eps, rec_cum, rec_step, rec_m, rec_v, rec_b1, rec_b2, par, psi_h,
+                                     L_h, fr_h, h0, cut, alpha, kappa, kappa_reg, beta, rho, True)
+                else:
+                    event_update_rec_all(i, t, tp_rec[i], i, WT_rec, rec_zpb, rec_zbar, rec_ebar, rec_ebar_reg,
+                                         rec_eps, rec_cum, rec_step, rec_m, rec_v, rec_b1, rec_b2, par, psi_h, L_h,
+                                         fr_h, h0, cut, alpha, kappa, kappa_reg, beta, rho, tbuf)
+                event_update_out(i, t, tp_rec[i], WT_out, out_zpb, out_zbar, out_cum, out_step, out_m, out_v,
+                                 out_b1, out_b2, par, err_h, h0, o_cut, o_kappa)
+            tp_rec[i] = t
+            if record:
+                for q in range(n_rec - 1):
+                    j = posts[i, q]
+                    ev_step[n_ev] = t
+                    ev_proj[n_ev] = 1
+                    ev_pre[n_ev] = i
+                    ev_post[n_ev] = j
+                    ev_w[n_ev] = WT_rec[i, j]
+                    n_ev += 1
+                for q in range(n_out):
+                    ev_step[n_ev] = t
+                    ev_proj[n_ev] = 2
+                    ev_pre[n_ev] = i
+                    ev_post[n_ev] = q
+                    ev_w[n_ev] = WT_out[i, q]
+                    n_ev += 1
+        if symmetric:
+            for p in range(n_recs):
+                i = recs[p]
+                for q in range(n_out):
+                    B[i, q] = WT_out[i, q]
+        column_sums(WT_in, ins, n_ins, sum_in, buf)
+        column_sums(WT_rec, recs, n_recs, sum_rec, buf)
+        for j in range(n_rec):
+            arr_rec[j] = sum_in[j] + sum_rec[j]
+        column_sums(WT_out, recs, n_recs, arr_out, buf)
+        for j in range(n_rec):
+            z_prev[j] = 1.0 if z[j] else 0.0
+        if n_recs:
+            spk_t = grow(spk_t, n_spk + n_recs)
+            spk_i = grow(spk_i, n_spk + n_recs)
+            for p in range(n_recs):
+                spk_t[n_spk] = t
+                spk_i[n_spk] = recs[p]
+                n_spk += 1
+    return readout, error, loss, n_spk, spk_t, spk_i, n_ev, ev_step, ev_proj, ev_pre, ev_post, ev_w
 
 
 def run_event(net, raster, targets, window, record_weights, learn):
-    """Advance ``net`` (an :class:`~spikeengine.eprop.network.EpropNetwork`) by ``len(raster)`` steps."""
+    """Advance ``net`` (an :class:`~spikeengine.eprop.network.EpropNetwork`) by ``len(raster)`` steps.
+
+    Parameters
+    ----------
+    net : EpropNetwork
+        The network; its state containers are advanced in place.
+    raster : ndarray of bool (n_steps, n_in)
+        Input spikes per step.
+    targets : ndarray (n_steps, n_out) or None
+        Readout targets; ``None``: no error and no learning signal.
+    window : ndarray (n_steps,)
+        The 0/1 gate of the error per step.
+    record_weights : bool
+        Record the weight-recorder events.
+    learn : bool
+        ``False`` runs with ``eta = 0``.
+
+    Returns
+    -------
+    tuple
+        ``(readout, error, loss, (spike_steps, spike_ids), weight_events)`` as :class:`EpropResult` takes them.
+    """
     n = raster.shape[0]
     st = net._state
     T0 = st["t"]
     rp = net._rec_arrays
     op = net._out_arrays
     par = net._opt_par(learn)
-    n_in, n_rec, n_out = net.n_in, net.n_rec, net.n_out
+    n_out = net.n_out
     net._grow_history(T0 + n)
-    psi_h, L_h, fr_h, err_h = net._hist["psi"], net._hist["L"], net._hist["fr"], net._hist["err"]
-
-    v, r, a, i_in, f_av = st["v"], st["r"], st["a"], st["i_in"], st["f_av"]
-    z_prev = st["z_prev"]
-    v_out, i_out = st["v_out"], st["i_out"]
-    arr_rec, arr_out = st["arr_rec"], st["arr_out"]
-    tp_in, tp_rec = st["t_prev_in"], st["t_prev_rec"]
+    hist = net._hist
     syn = net._syn
-    W_in, W_rec, W_out = net.W_in, net.W_rec, net.W_out
-    B = net.B
-    ce = net.loss == "cross_entropy"
-    symmetric = net.feedback == "symmetric"
-
-    readout = np.empty((n, n_out))
-    error = np.zeros((n, n_out))
-    spk_t, spk_i = [], []
-    wev = [] if record_weights else None
-    loss = 0.0
-    alpha, P_i, I_e = rp["alpha"], rp["P_i"], rp["I_e"]
-    V_min, V_th, beta, rho = rp["V_min"], rp["V_th"], rp["beta"], rp["rho"]
-    refr = rp["ref_counts"]
-    kr, c_reg, f_tgt = rp["kappa_reg"], rp["c_reg"], rp["f_target_step"]
-    dt = net.dt
-    all_rec = np.arange(n_rec)
-    in_posts = all_rec
-    for k in range(n):
-        t = T0 + k
-        h = t - net._h0
-        # ---- recurrent neurons
-        v = alpha * v + arr_rec + P_i * i_in
-        i_in = I_e.copy()
-        np.maximum(v, V_min, out=v)
-        r = np.maximum(r - 1, 0)
-        a = rho * a + z_prev
-        A = V_th + beta * a
-        psi = net._surrogate(r, v, A)
-        z = (v >= A) & (r == 0)
-        v = np.where(z, v - V_th, v)
-        r = np.where(z, refr, r)
-        zf = z.astype(np.float64)
-        f_av = kr * f_av + (1.0 - kr) * zf / dt
-        psi_h[h] = psi
-        fr_h[h] = c_reg * (f_av - f_tgt)
-        # ---- readouts
-        v_out = op["kappa"] * v_out + arr_out + op["P_i"] * i_out
-        i_out = op["I_e"].copy()
-        np.maximum(v_out, op["V_min"], out=v_out)
-        y = v_out + op["E_L"]
-        if ce:
-            ey = np.exp(y - y.max())
-            y = ey / ey.sum()
-        readout[k] = y
-        if targets is not None:
-            err = (y - targets[k]) * window[k]
-            error[k] = err
-            if ce:
-                pos = targets[k] > 0
-                loss -= window[k] * float(np.sum(targets[k][pos] * np.log(y[pos])))
-            else:
-                loss += 0.5 * float(np.sum(err * err))
-            err_h[h] = err
-            if h >= 1:
-                L_h[h - 1] = B @ err
-        # ---- synapse updates at the spikes of step t, then transmission
-        ins = np.flatnonzero(raster[k])
-        recs = np.flatnonzero(z)
-        for i in ins:
-            if tp_in[i] >= 0:
-                event_update_rec(i, t, tp_in[i], in_posts, W_in, n_in, syn["in_zpb"], syn["in_zbar"],
-                                 syn["in_ebar"], syn["in_ebar_reg"], syn["in_eps"], *syn["in_opt"], par,
-                                 psi_h, L_h, fr_h, net._h0, rp["cut"], alpha, rp["kappa"], kr, beta, rho, True)
-            tp_in[i] = t
-            if wev is not None:
-                wev.append((np.full(n_rec, t), np.zeros(n_rec, int), np.full(n_rec, i), all_rec, W_in[:, i].copy()))
-        for i in recs:
-            if tp_rec[i] >= 0:
-                posts = net._rec_posts[i]
-                event_update_rec(i, t, tp_rec[i], posts, W_rec, n_rec, syn["rec_zpb"], syn["rec_zbar"],
-                                 syn["rec_ebar"], syn["rec_ebar_reg"], syn["rec_eps"], *syn["rec_opt"], par,
-                                 psi_h, L_h, fr_h, net._h0, rp["cut"], alpha, rp["kappa"], kr, beta, rho, True)
-                event_update_out(i, t, tp_rec[i], W_out, n_rec, syn["out_zpb"], syn["out_zbar"], *syn["out_opt"],
-                                 par, err_h, net._h0, op["cut"], op["kappa"])
-            tp_rec[i] = t
-            if wev is not None:
-                posts = net._rec_posts[i]
-                m = posts.size
-                wev.append((np.full(m, t), np.ones(m, int), np.full(m, i), posts, W_rec[posts, i].copy()))
-                wev.append((np.full(n_out, t), np.full(n_out, 2), np.full(n_out, i), np.arange(n_out),
-                            W_out[:, i].copy()))
-        if symmetric and recs.size:
-            B[recs, :] = W_out[:, recs].T
-        arr_rec = W_in[:, ins].sum(axis=1) + W_rec[:, recs].sum(axis=1)
-        arr_out = W_out[:, recs].sum(axis=1)
-        z_prev = zf
-        if recs.size:
-            spk_t.append(np.full(recs.size, t))
-            spk_i.append(recs)
-
-    st.update(t=T0 + n, v=v, r=r, a=a, i_in=i_in, f_av=f_av, z_prev=z_prev, v_out=v_out, i_out=i_out,
-              arr_rec=arr_rec, arr_out=arr_out)
+    has_targets = targets is not None
+    if not has_targets:
+        targets = np.zeros((n, n_out))
+    # fresh state arrays (the previous ones may be referenced from elsewhere, e.g. a checkpoint)
+    v, a, i_in, f_av, z_prev = (np.array(st[k], dtype=np.float64) for k in ("v", "a", "i_in", "f_av", "z_prev"))
+    v_out, i_out, arr_rec, arr_out = (np.array(st[k], dtype=np.float64) for k in ("v_out", "i_out", "arr_rec",
+                                                                                   "arr_out"))
+    r = np.array(st["r"], dtype=np.int64)
+    # the kernel works on transposed (n_pre, n_post) copies of the synapse matrices, so that the synapses of one
+    # presynaptic neuron are contiguous; they are written back into the containers after the run
+    n_rec, n_in = net.n_rec, net.n_in
+    shapes = {"in": (n_rec, n_in), "rec": (n_rec, n_rec), "out": (n_out, n_rec)}
+    mats = {"in": net.W_in, "rec": net.W_rec, "out": net.W_out}
+    tr = {p: [mats[p]] + [syn[f"{p}_{nm}"] for nm in (_TRACES if p != "out" else _TRACES[:2])]
+          + [x.reshape(shapes[p]) for x in syn[f"{p}_opt"]] for p in shapes}
+    trT = {p: [np.ascontiguousarray(x.T) for x in arrs] for p, arrs in tr.items()}
+    flat = {p: [x.reshape(-1) for x in trT[p][-6:]] for p in trT}
+    out = _run_kernel(
+        np.ascontiguousarray(raster, dtype=np.bool_), has_targets, np.ascontiguousarray(targets, dtype=np.float64),
+        np.ascontiguousarray(window, dtype=np.float64), T0, net._h0, float(net.dt), net.loss == "cross_entropy",
+        net.feedback == "symmetric", bool(record_weights),
+        v, r, a, i_in, f_av, z_prev, v_out, i_out, arr_rec, arr_out, st["t_prev_in"], st["t_prev_rec"],
+        trT["in"][0], trT["rec"][0], trT["out"][0], net.B,
+        *trT["in"][1:6], *flat["in"], *trT["rec"][1:6], *flat["rec"], *trT["out"][1:3], *flat["out"], par,
+        hist["psi"], hist["L"], hist["fr"], hist["err"],
+        rp["alpha"], rp["P_i"], rp["I_e"], rp["V_min"], rp["V_th"], rp["beta"], rp["rho"], rp["ref_counts"],
+        rp["kappa"], rp["kappa_reg"], rp["c_reg"], rp["f_target_step"], rp["cut"],
+        rp["sg_code"].astype(np.int64), rp["sg_h"], rp["sg_w"],
+        op["kappa"], op["P_i"], op["I_e"], op["V_min"], op["E_L"], op["cut"])
+    for p in tr:
+        for dst, src in zip(tr[p], trT[p]):
+            dst[...] = src.T
+    readout, error, loss, n_spk, spk_t, spk_i, n_ev, ev_step, ev_proj, ev_pre, ev_post, ev_w = out
+    if n:
+        st.update(v=v, r=r, a=a, i_in=i_in, f_av=f_av, z_prev=z_prev, v_out=v_out, i_out=i_out, arr_rec=arr_rec,
+                  arr_out=arr_out)
+    st["t"] = T0 + n
     net._trim_history()
-    spikes = (np.concatenate(spk_t) if spk_t else np.zeros(0, int),
-              np.concatenate(spk_i) if spk_i else np.zeros(0, int))
-    return readout, error, loss, spikes, wev
+    spikes = (spk_t[:n_spk].copy(), spk_i[:n_spk].copy())
+    wev = None
+    if record_weights:
+        wev = [(ev_step[:n_ev].copy(), ev_proj[:n_ev].copy(), ev_pre[:n_ev].copy(), ev_post[:n_ev].copy(),
+                ev_w[:n_ev].copy())] if n_ev else []
+    return readout, error, float(loss), spikes, wev
