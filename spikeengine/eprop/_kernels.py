@@ -12,6 +12,9 @@ import math
 import numba
 import numpy as np
 
+from . import _jitcache
+
+_jitcache.check()  # before any kernel is compiled or loaded from the cache
 _JIT = numba.njit(cache=True)
 
 
