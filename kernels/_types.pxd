@@ -46,6 +46,8 @@ cdef enum:
     P_SLOPE = 17
     P_TMINV = 18
     P_TTINV = 19
+    P_G_EX = 20
+    P_G_IN = 21
     NP = 24
 
 # state columns of S[n, NS] (one 64-byte cache line per neuron)
@@ -58,7 +60,9 @@ cdef enum:
     S_A = 5
     S_IEX = 6
     S_IIN = 7
-    NS = 8
+    S_XE = 8
+    S_XI = 9
+    NS = 16
 
 # counters (int64 array ctr[NCTR])
 cdef enum:

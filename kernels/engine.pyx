@@ -62,9 +62,9 @@ LAYOUT = {
     "P_V_RESET": P_V_RESET, "P_T_REF": P_T_REF, "P_TAU_EX": P_TAU_EX, "P_TAU_IN": P_TAU_IN,
     "P_TAU_A": P_TAU_A, "P_BETA": P_BETA, "P_V_MIN": P_V_MIN, "P_RESET_SUB": P_RESET_SUB,
     "P_V_INF": P_V_INF, "P_K_EX": P_K_EX, "P_K_IN": P_K_IN, "P_RATE": P_RATE, "P_SLOPE": P_SLOPE, "NP": NP,
-    "P_TMINV": P_TMINV, "P_TTINV": P_TTINV,
+    "P_TMINV": P_TMINV, "P_TTINV": P_TTINV, "P_G_EX": P_G_EX, "P_G_IN": P_G_IN,
     "S_V": S_V, "S_T": S_T, "S_REF": S_REF, "S_X": S_X, "S_TK": S_TK, "S_A": S_A, "S_IEX": S_IEX,
-    "S_IIN": S_IIN, "NS": NS,
+    "S_IIN": S_IIN, "S_XE": S_XE, "S_XI": S_XI, "NS": NS,
     "C_HEAP": C_HEAP, "C_OUT": C_OUT, "C_SRC": C_SRC, "C_SMP": C_SMP, "C_SYNEV": C_SYNEV,
     "C_SYNEV_REC": C_SYNEV_REC, "C_UPD": C_UPD, "C_SPK": C_SPK, "C_KICK": C_KICK, "NCTR": NCTR,
     "C_WUPD": C_WUPD, "C_TRACE": C_TRACE, "C_WREC": C_WREC,
@@ -79,6 +79,10 @@ LAYOUT = {
     "NG": NG,
     "H_T": H_T, "H_KM": H_KM, "H_KT": H_KT, "NH": NH, "STDP_EPS": STDP_EPS,
 }
+
+#: the kernel's state row: the first NSK columns of S (one cache line); S_XE and S_XI live in Ctx.SX
+cdef enum:
+    NSK = 8
 
 # prefetch distances (synapses ahead) in the delivery loop: rows of targets, then their Poisson drives
 cdef enum:
@@ -117,7 +121,10 @@ cdef struct Ctx:
     index_t n
     const int8_t* kinds  # a compact copy of the caller's int64 kinds (unknown kinds: 127)
     const double* P
+    # the state: the caller's S[n, NS] copied into 64-byte rows of its first NSK columns (S) and the
+    # KIND_LIF_EXP factors S_XE, S_XI (SX, two per neuron) for the run, and back at its end
     double* S
+    double* SX
     index_t* nspk
     const flag_t* rec
     const index_t* g_ptr
@@ -174,11 +181,12 @@ cdef struct Ctx:
     index_t act_cols
     double bin_w
     index_t bin0
-    # decay epoch of the shared KIND_LIF factors (reference: T0 of run)
+    # decay epoch of the shared KIND_LIF and KIND_LIF_EXP factors (reference: T0 of run)
     double T0
-    # decays() cache of KIND_LIF_EXP factors: dc[0:3] the factors, dc[3:7] their key (dt, tau_m, tau_ex,
-    # tau_in); all -1.0 at the start of every run (reference: dc = np.full(8, -1.0) in run)
-    double dc[8]
+    # decays() of KIND_LIF_EXP rows: dc[0:3] the last row's factors, dc[7:10] the shared x_k(t1) of the key
+    # dc[3:7] = (t1, tau_m, tau_ex, tau_in); all -1.0 at the start of every run and the key again at every
+    # rebase (reference: dc = np.full(10, -1.0) in run)
+    double dc[10]
     # kick_weight() cache: the reference's inversion sequence cdf_0 = exp(-lam), cdf_m = cdf_{m-1} + p_m,
     # p_m = p_{m-1} * lam / m for the last lam seen, filled lazily by the same recurrence (identical
     # doubles), kw_cdf[0:kw_n]; kw_p = p_{kw_n - 1}; kw_lam = -1.0 at the start of every run
@@ -218,6 +226,8 @@ cdef struct Ctx:
     index_t dh_L
     # dopa_update() scratch (reference: dst): w, c, n, arrival index
     double dst[4]
+    # safe_until() bounds per neuron (reference: safe), -inf at the start of every run
+    double* safe
 
 
 # --------------------------------------------------------------------------- random
@@ -295,36 +305,43 @@ cdef inline double xfac(index_t kind, const double* p, double t, double T0) noex
     return 1.0
 
 
-cdef inline void decays(const double* p, double dt, double* dc) noexcept nogil:
-    """Fill dc[0:3] with exp(-dt/tau_m), exp(-dt/tau_ex), exp(-dt/tau_in) unless dc[3:7] holds the same
-    (dt, tau_m, tau_ex, tau_in) already (reference: decays)."""
+cdef inline void decays(const double* p, const double* s, const double* xr, double t1, double T0,
+                        double* dc) noexcept nogil:
+    """Fill dc[0:3] with the row's decay factors from S_T to t1, x_k(S_T) / x_k(t1), with the shared
+    x_k(t1) = exp((t1 - T0) / tau_k) in dc[7:10] for the key dc[3:7] = (t1, tau_m, tau_ex, tau_in)
+    (reference: decays)."""
     cdef double tm = p[P_TAU_M]
     cdef double te = p[P_TAU_EX]
     cdef double ti = p[P_TAU_IN]
-    if dt == dc[3] and tm == dc[4] and te == dc[5] and ti == dc[6]:
-        return
-    dc[0] = exp(-dt / tm)
-    dc[1] = exp(-dt / te)
-    dc[2] = exp(-dt / ti)
-    dc[3] = dt
-    dc[4] = tm
-    dc[5] = te
-    dc[6] = ti
+    if not (t1 == dc[3] and tm == dc[4] and te == dc[5] and ti == dc[6]):
+        dc[7] = exp((t1 - T0) / tm)
+        dc[8] = exp((t1 - T0) / te)
+        dc[9] = exp((t1 - T0) / ti)
+        dc[3] = t1
+        dc[4] = tm
+        dc[5] = te
+        dc[6] = ti
+    dc[0] = s[S_X] / dc[7]
+    dc[1] = xr[0] / dc[8]
+    dc[2] = xr[1] / dc[9]
 
 
-cdef inline void evolve(index_t kind, const double* p, double* s, double dt, double x,
-                        double* dc) noexcept nogil:
+cdef inline void evolve(index_t kind, const double* p, double* s, double* xr, double dt, double x, double t1,
+                        double T0, double* dc) noexcept nogil:
     cdef double vinf, cex, cin, eex, ein
     if kind == KIND_LIF_EXP:
         vinf = p[P_V_INF]
         cex = p[P_K_EX] * s[S_IEX]
         cin = p[P_K_IN] * s[S_IIN]
-        decays(p, dt, dc)
+        decays(p, s, xr, t1, T0, dc)
         eex = dc[1]
         ein = dc[2]
         s[S_V] = vinf + (s[S_V] - vinf - cex - cin) * dc[0] + cex * eex + cin * ein
         s[S_IEX] = s[S_IEX] * eex
         s[S_IIN] = s[S_IIN] * ein
+        s[S_X] = dc[7]
+        xr[0] = dc[8]
+        xr[1] = dc[9]
     elif kind == KIND_LIF:
         vinf = p[P_V_INF]
         s[S_V] = vinf + (s[S_V] - vinf) * (s[S_X] / x)
@@ -335,12 +352,17 @@ cdef inline void evolve(index_t kind, const double* p, double* s, double dt, dou
         s[S_A] = s[S_A] * exp(-dt / p[P_TAU_A])
 
 
-cdef inline void evolve_refractory(index_t kind, const double* p, double* s, double dt, double x) noexcept nogil:
+cdef inline void evolve_refractory(index_t kind, const double* p, double* s, double* xr, double dt, double x,
+                                   double t1, double T0, double* dc) noexcept nogil:
     if kind == KIND_LIF:
         s[S_X] = x
     elif kind == KIND_LIF_EXP:
-        s[S_IEX] = s[S_IEX] * exp(-dt / p[P_TAU_EX])
-        s[S_IIN] = s[S_IIN] * exp(-dt / p[P_TAU_IN])
+        decays(p, s, xr, t1, T0, dc)
+        s[S_IEX] = s[S_IEX] * dc[1]
+        s[S_IIN] = s[S_IIN] * dc[2]
+        s[S_X] = dc[7]
+        xr[0] = dc[8]
+        xr[1] = dc[9]
     if s[S_A] != 0.0:
         s[S_A] = s[S_A] * exp(-dt / p[P_TAU_A])
 
@@ -487,8 +509,8 @@ cdef inline bint lif_exp_below(double c0, double cm, double ce, double ci, doubl
     return ub < 0.0
 
 
-cdef inline double first_crossing(index_t kind, const double* p, const double* s, double D,
-                                  double* dc) noexcept nogil:
+cdef inline double first_crossing(index_t kind, const double* p, const double* s, const double* xr, double D,
+                                  double t1, double T0, double* dc) noexcept nogil:
     """Time s in (0, D] at which the neuron (free dynamics) first reaches threshold, or -1."""
     cdef double vth = p[P_V_TH]
     if vth == INF:
@@ -522,7 +544,7 @@ cdef inline double first_crossing(index_t kind, const double* p, const double* s
         vinf = p[P_V_INF]
         cex = p[P_K_EX] * s[S_IEX]
         cin = p[P_K_IN] * s[S_IIN]
-        decays(p, D, dc)
+        decays(p, s, xr, t1, T0, dc)
         if lif_exp_below(vinf - vth, v - vinf - cex - cin, cex, cin, -adapt, p[P_TAU_A], D, dc):
             return -1.0
         return crossing_generic(vinf - vth, 0.0, v - vinf - cex - cin, p[P_TAU_M], cex, p[P_TAU_EX],
@@ -544,6 +566,43 @@ cdef inline void receive(index_t kind, const double* p, double* s, double w, dou
             if v < vmin:
                 v = vmin
             s[S_V] = v
+
+
+cdef double safe_until(index_t kind, const double* p, const double* s) noexcept nogil:
+    """A time before which the neuron cannot reach threshold unless excitatory input arrives, or -inf
+    (reference: safe_until)."""
+    if kind != KIND_LIF_EXP:
+        return -INF
+    cdef double tk = s[S_TK]
+    cdef double t0 = s[S_T]
+    if t0 < s[S_REF]:
+        return pymin(s[S_REF], tk)
+    cdef double vth = p[P_V_TH]
+    if vth == INF:
+        return tk
+    cdef double vinf = p[P_V_INF]
+    cdef double tm = p[P_TAU_M]
+    cdef double cex = p[P_K_EX] * s[S_IEX]
+    cdef double cin = p[P_K_IN] * s[S_IIN]
+    cdef double ca = -p[P_BETA] * s[S_A]
+    cdef double d = s[S_V] - vinf
+    cdef double c0 = vinf - vth
+    cdef double b
+    cdef double k = c0 + pymax(ca, 0.0)
+    if cex * (p[P_TAU_EX] - tm) > 0.0:
+        k += fabs(cex) * p[P_G_EX]
+    if cin * (p[P_TAU_IN] - tm) > 0.0:
+        k += fabs(cin) * p[P_G_IN]
+    k += 1e-9 * (1.0 + fabs(c0) + fabs(d) + fabs(cex) + fabs(cin) + fabs(ca))
+    if d >= 0.0:
+        b = INF if k + d < 0.0 else 0.0
+    elif k <= 0.0:
+        b = INF
+    elif k + d < 0.0:
+        b = tm * log(-d / k)
+    else:
+        b = 0.0
+    return pymin(t0 + b, tk)
 
 
 cdef inline bint fires_on_input(index_t kind, const double* p, const double* s, double t) noexcept nogil:
@@ -656,7 +715,7 @@ cdef inline double advance(Ctx* c, index_t kind, index_t j, double t1, bint incl
     threshold test (the caller tests all inputs of the instant together).
     """
     cdef const double* p = c.P + j * NP
-    cdef double* s = c.S + j * NS
+    cdef double* s = c.S + j * NSK
     cdef double t0, tk, tg, ref, te, sx, x, w
     cdef index_t d
     while True:
@@ -681,18 +740,18 @@ cdef inline double advance(Ctx* c, index_t kind, index_t j, double t1, bint incl
                 x = x1
                 if te != t1:
                     x = xfac(kind, p, te, c.T0)
-                evolve_refractory(kind, p, s, te - t0, x)
+                evolve_refractory(kind, p, s, c.SX + 2 * j, te - t0, x, te, c.T0, c.dc)
                 s[S_T] = te
                 continue
-            sx = first_crossing(kind, p, s, tg - t0, c.dc)
+            sx = first_crossing(kind, p, s, c.SX + 2 * j, tg - t0, tg, c.T0, c.dc)
             if sx >= 0.0:
-                evolve(kind, p, s, sx, xfac(kind, p, t0 + sx, c.T0), c.dc)
+                evolve(kind, p, s, c.SX + 2 * j, sx, xfac(kind, p, t0 + sx, c.T0), t0 + sx, c.T0, c.dc)
                 s[S_T] = t0 + sx
                 return t0 + sx
             x = x1
             if tg != t1:
                 x = xfac(kind, p, tg, c.T0)
-            evolve(kind, p, s, tg - t0, x, c.dc)
+            evolve(kind, p, s, c.SX + 2 * j, tg - t0, x, tg, c.T0, c.dc)
             s[S_T] = tg
         if tk < t1 or (incl and tk == t1):
             w = kick_weight(c, d)
@@ -707,11 +766,16 @@ cdef inline double advance(Ctx* c, index_t kind, index_t j, double t1, bint incl
 
 
 cdef void rebase(Ctx* c) noexcept nogil:
-    """Recompute every LIF row's decay factor S_X for the epoch c.T0 (reference: rebase)."""
+    """Recompute the decay factors of every LIF row (S_X) and LIF_EXP row (S_X, S_XE, S_XI) for the epoch
+    c.T0 (reference: rebase)."""
     cdef index_t j
     for j in range(c.n):
         if c.kinds[j] == KIND_LIF:
-            c.S[j * NS + S_X] = exp((c.S[j * NS + S_T] - c.T0) / c.P[j * NP + P_TAU_M])
+            c.S[j * NSK + S_X] = exp((c.S[j * NSK + S_T] - c.T0) / c.P[j * NP + P_TAU_M])
+        elif c.kinds[j] == KIND_LIF_EXP:
+            c.S[j * NSK + S_X] = exp((c.S[j * NSK + S_T] - c.T0) / c.P[j * NP + P_TAU_M])
+            c.SX[2 * j] = exp((c.S[j * NSK + S_T] - c.T0) / c.P[j * NP + P_TAU_EX])
+            c.SX[2 * j + 1] = exp((c.S[j * NSK + S_T] - c.T0) / c.P[j * NP + P_TAU_IN])
 
 
 # ----------------------------------------------------------------- plasticity
@@ -1234,12 +1298,12 @@ cdef inline bint lif_exp_step(Ctx* c, const double* p, double* s, index_t j, dou
     cdef double tk = s[S_TK]
     if tk < t1 or (incl and tk == t1) or t0 < s[S_REF]:
         return False
-    if first_crossing(KIND_LIF_EXP, p, s, t1 - t0, c.dc) >= 0.0:
+    if first_crossing(KIND_LIF_EXP, p, s, c.SX + 2 * j, t1 - t0, t1, c.T0, c.dc) >= 0.0:
         return False
     c.upd += 1
     if c.nupd != NULL:
         c.nupd[j] += 1
-    evolve(KIND_LIF_EXP, p, s, t1 - t0, 1.0, c.dc)
+    evolve(KIND_LIF_EXP, p, s, c.SX + 2 * j, t1 - t0, 1.0, t1, c.T0, c.dc)
     s[S_T] = t1
     return True
 
@@ -1253,7 +1317,7 @@ cdef inline int advance_emit_k(Ctx* c, index_t kind, index_t j, double t1, bint 
             return OK
         if emit(c, j, ts) != OK:
             return ERR_MEMORY
-        reset(c.P + j * NP, c.S + j * NS, ts)
+        reset(c.P + j * NP, c.S + j * NSK, ts)
 
 
 cdef int advance_emit(Ctx* c, index_t kind, index_t j, double t1, bint incl, double x1) noexcept nogil:
@@ -1280,11 +1344,11 @@ cdef int take_samples(Ctx* c, double tlim, bint inclusive) noexcept nogil:
         for col in range(c.n_col):
             j = c.smp_id[col]
             kind = c.kinds[j]
-            if c.S[j * NS + S_T] < ts and kind != KIND_PARROT and kind != KIND_SOURCE and kind != KIND_POISSON:
+            if c.S[j * NSK + S_T] < ts and kind != KIND_PARROT and kind != KIND_SOURCE and kind != KIND_POISSON:
                 if advance_emit(c, kind, j, ts, False, xfac(kind, c.P + j * NP, ts, c.T0)) != OK:
                     c.smp_p = p
                     return ERR_MEMORY
-            c.smp_out[p * c.n_col + col] = c.S[j * NS + c.smp_var[col]]
+            c.smp_out[p * c.n_col + col] = c.S[j * NSK + c.smp_var[col]]
         p += 1
     c.smp_p = p
     return OK
@@ -1335,14 +1399,19 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
     cdef const double* pr
     # decay epoch of the shared LIF factors: rebased when it lags more than 30 membrane time constants
     c.T0 = t_start
-    for k in range(8):
-        c.dc[k] = -1.0  # decays() cache (reference: dc = np.full(8, -1.0))
+    for k in range(10):
+        c.dc[k] = -1.0  # decays() cache (reference: dc = np.full(10, -1.0))
     c.kw_lam = -1.0  # kick_weight() table: empty
     c.kw_n = 0
     span = INF
     for j in range(c.n):
-        if kinds[j] == KIND_LIF and 30.0 * P[j * NP + P_TAU_M] < span:
+        if (kinds[j] == KIND_LIF or kinds[j] == KIND_LIF_EXP) and 30.0 * P[j * NP + P_TAU_M] < span:
             span = 30.0 * P[j * NP + P_TAU_M]
+        if kinds[j] == KIND_LIF_EXP:
+            if 30.0 * P[j * NP + P_TAU_EX] < span:
+                span = 30.0 * P[j * NP + P_TAU_EX]
+            if 30.0 * P[j * NP + P_TAU_IN] < span:
+                span = 30.0 * P[j * NP + P_TAU_IN]
     if window > span:  # reference: windows no longer than the rebase span (the shared factors cannot overflow)
         window = span
     rebase(c)
@@ -1355,6 +1424,7 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
         if T - c.T0 > span:
             c.T0 = T
             rebase(c)
+            c.dc[3] = -1.0  # the shared x_k(t1) of decays() belong to the old epoch
         c.now = T
         # 1. spikes of explicit sources and Poisson sources emitted in [T, Te)
         p = c.src_p
@@ -1366,7 +1436,7 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
         c.src_p = p
         for q in range(c.n_psrc):
             j = c.psrc[q]
-            s = S + j * NS
+            s = S + j * NSK
             rate = c.P[j * NP + P_RATE]
             if s[S_T] < 0.0:
                 s[S_T] = exp_interval(c.rng, j, rate)
@@ -1414,7 +1484,7 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                         kp = k1 - 1
                     jp = syn_tgt[kp]
                     SE_PREFETCH(kinds + jp)
-                    SE_PREFETCHW(S + jp * NS)  # the whole state row: one line (64-byte aligned rows)
+                    SE_PREFETCHW(S + jp * NSK)  # the whole state row: one line (64-byte aligned rows)
                     SE_PREFETCH(P + jp * NP)  # the hot parameters P_V_INF..P_RESET_SUB: one line
                     SE_PREFETCHW(tflag + jp)
                     SE_PREFETCH(d_ptr + jp)
@@ -1428,7 +1498,7 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                     SE_PREFETCHW(c.drv + dp)
                     j = syn_tgt[k]
                     kind = kinds[j]
-                    s = S + j * NS
+                    s = S + j * NSK
                     if ru >= 0:
                         # the target's history: its ring header PF_HDR synapses ahead, then (header
                         # already fetched) its two newest entries PF_ROW ahead (finding the pairing
@@ -1470,6 +1540,15 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                     elif s[S_T] < t and kind != KIND_SOURCE and kind != KIND_POISSON:
                         if kind == KIND_PARROT:
                             s[S_T] = t
+                        elif (kind == KIND_LIF_EXP and t <= c.safe[j] and s[S_TK] > t
+                              and s[S_T] >= s[S_REF]):
+                            # advance() without a kick or refractory period, and no crossing before the
+                            # bound: one plain step, no search (reference: the same test)
+                            c.upd += 1
+                            if c.nupd != NULL:
+                                c.nupd[j] += 1
+                            evolve(KIND_LIF_EXP, P + j * NP, s, c.SX + 2 * j, t - s[S_T], 1.0, t, c.T0, c.dc)
+                            s[S_T] = t
                         elif kind == KIND_LIF_EXP and lif_exp_step(c, P + j * NP, s, j, t, True, s[S_T]):
                             pass  # advance() without a kick, refractory period or crossing
                         else:
@@ -1489,6 +1568,8 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                         if ru >= 0:
                             plastic_synapse(c, k, g, rp, j, t, tp, dd, r2)
                         receive(kind, P + j * NP, s, syn_w[k], t)
+                    if kind == KIND_LIF_EXP and syn_w[k] >= 0.0:
+                        c.safe[j] = -INF  # excitatory input: the bound no longer holds
                     if tflag[j] == 0:
                         tflag[j] = 1
                         touched[ntouch] = j
@@ -1506,13 +1587,13 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
             for q in range(ntouch):
                 jp = touched[q + PF_TOUCH if q + PF_TOUCH < ntouch else ntouch - 1]
                 SE_PREFETCH(kinds + jp)
-                SE_PREFETCHW(S + jp * NS)
+                SE_PREFETCHW(S + jp * NSK)
                 SE_PREFETCH(P + jp * NP)
                 j = touched[q]
                 tflag[j] = 0
                 kind = kinds[j]
                 pr = c.P + j * NP
-                s = S + j * NS
+                s = S + j * NSK
                 if kind == KIND_PARROT or fires_on_input(kind, pr, s, t):
                     if emit(c, j, t) != OK:
                         _clear_flags(tflag, touched, ntouch)
@@ -1527,10 +1608,19 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
         c_x = 1.0
         for q in range(c.n_flush):
             j = c.flush[q]
-            if S[j * NS + S_T] < Te:
+            if S[j * NSK + S_T] < Te:
                 kind = kinds[j]
-                if kind == KIND_LIF_EXP and lif_exp_step(c, P + j * NP, S + j * NS, j, Te, False, S[j * NS + S_T]):
-                    continue  # the common flush step of an untouched neuron: factors from the decays() cache
+                if kind == KIND_LIF_EXP:
+                    # no threshold crossing before the bound: leave the row where it is
+                    if c.safe[j] >= Te:
+                        continue
+                    c.safe[j] = safe_until(kind, P + j * NP, S + j * NSK)
+                    if c.safe[j] >= Te:
+                        continue
+                    if lif_exp_step(c, P + j * NP, S + j * NSK, j, Te, False, S[j * NSK + S_T]):
+                        # the common flush step: x_k(Te) shared through the decays() cache
+                        c.safe[j] = safe_until(kind, P + j * NP, S + j * NSK)
+                        continue
                 x1 = 1.0
                 if kind == KIND_LIF:
                     if P[j * NP + P_TAU_M] != c_tau:
@@ -1539,6 +1629,8 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                     x1 = c_x
                 if advance_emit(c, kind, j, Te, False, x1) != OK:
                     return ERR_MEMORY
+                if kind == KIND_LIF_EXP:
+                    c.safe[j] = safe_until(kind, P + j * NP, S + j * NSK)
         T = Te
     return OK
 
@@ -1982,7 +2074,7 @@ def run(kinds, P, S, nspk, rec,
     _check_index("src_id", a_src_id, 0, n)
     _check_index("psrc", a_psrc, 0, n)
     _check_index("smp_id", a_smp_id, 0, n)
-    _check_index("smp_var", a_smp_var, 0, NS)
+    _check_index("smp_var", a_smp_var, 0, NSK)
     _check_index("flush", a_flush, 0, n)
     _check_index("h_g", a_h_g, 0, G, pc[C_HEAP])
     cdef index_t bad
@@ -2005,7 +2097,19 @@ def run(kinds, P, S, nspk, rec,
         np.where((a_kinds >= 0) & (a_kinds < 127), a_kinds, 127).astype(np.int8))
     c.kinds = <const int8_t*>cnp.PyArray_DATA(a_kinds8)
     c.P = <const double*>cnp.PyArray_DATA(a_P)
-    c.S = <double*>cnp.PyArray_DATA(a_S)
+    # the kernel's state rows (see Ctx.S): 64-byte aligned copies, written back after the run
+    cdef double* pS = <double*>cnp.PyArray_DATA(a_S)
+    cdef cnp.ndarray a_S8 = np.empty(n * NSK + 8, np.float64)
+    cdef size_t s8_addr = <size_t>cnp.PyArray_DATA(a_S8)
+    c.S = <double*>((s8_addr + 63) & ~(<size_t>63))
+    cdef cnp.ndarray a_SX = np.empty(2 * n + 1, np.float64)
+    c.SX = <double*>cnp.PyArray_DATA(a_SX)
+    cdef index_t jr, kr
+    for jr in range(n):
+        for kr in range(NSK):
+            c.S[jr * NSK + kr] = pS[jr * NS + kr]
+        c.SX[2 * jr] = pS[jr * NS + S_XE]
+        c.SX[2 * jr + 1] = pS[jr * NS + S_XI]
     c.nspk = <index_t*>cnp.PyArray_DATA(a_nspk)
     c.rec = <const flag_t*>cnp.PyArray_DATA(a_rec)
     c.g_ptr = <const index_t*>cnp.PyArray_DATA(a_g_ptr)
@@ -2109,12 +2213,23 @@ def run(kinds, P, S, nspk, rec,
     c.dh_L = dh_t.shape[1]
 
     cdef int rc = OK
+    cdef index_t jq
+    c.safe = <double*>malloc((n if n > 0 else 1) * sizeof(double))
+    if c.safe == NULL:
+        raise MemoryError("run: cannot allocate the per-neuron bounds")
+    for jq in range(n):
+        c.safe[jq] = -INF
     try:
         with nogil:
             rc = run_loop(&c, t_start, t_stop, window)
             for dq in range(nd):  # the drives' state back into the caller's arrays
                 pd_next[dq] = c.drv[dq].next
                 pd_rng[dq] = c.drv[dq].rng
+            for jr in range(n):  # and the state rows
+                for kr in range(NSK):
+                    pS[jr * NS + kr] = c.S[jr * NSK + kr]
+                pS[jr * NS + S_XE] = c.SX[2 * jr]
+                pS[jr * NS + S_XI] = c.SX[2 * jr + 1]
         pc[C_HEAP] = c.nheap
         pc[C_OUT] = c.nout
         pc[C_SRC] = c.src_p
@@ -2148,6 +2263,7 @@ def run(kinds, P, S, nspk, rec,
             w_w = _new_copy(c.w_w, c.nwrec, c.w_cap, cnp.NPY_FLOAT64)
         return h_t, h_g, o_t, o_i, hist, w_t, w_k, w_w
     finally:
+        free(c.safe)
         if c.hist_own:
             free(c.hist)
         if c.w_own:

@@ -46,18 +46,22 @@ P_RATE = 16  #: Poisson source rate, in 1/ms
 P_SLOPE = 17  #: derived: I_e / C_m (non-leaky kind), mV/ms
 P_TMINV = 18  #: STDP: 1 / tau_minus of the postsynaptic trace (a post-neuron parameter, as in NEST)
 P_TTINV = 19  #: STDP: 1 / tau_minus_triplet of the postsynaptic triplet trace
+P_G_EX = 20  #: derived: max over s >= 0 of |exp(-s/tau_ex) - exp(-s/tau_m)| (safe_until bound)
+P_G_IN = 21  #: derived: the same for tau_in
 NP = 24  #: padded to three cache lines
 
-# state columns (one 64-byte cache line per neuron) ----------------------------
+# state columns (two 64-byte cache lines per neuron; the hot columns in the first) ----
 S_V = 0  #: membrane potential, mV
 S_T = 1  #: time the row is valid at (for Poisson sources: next spike time, -1 = not drawn)
 S_REF = 2  #: end of the refractory period
-S_X = 3  #: KIND_LIF: exp((S_T - T0) / tau_m), T0 the kernel's decay epoch (shared decay factors)
+S_X = 3  #: KIND_LIF, KIND_LIF_EXP: exp((S_T - T0) / tau_m), T0 the kernel's decay epoch (shared decay factors)
 S_TK = 4  #: time of the next Poisson-drive kick (INF: no drive; -1: not drawn yet)
 S_A = 5  #: adaptation variable (threshold = V_th + beta * a)
 S_IEX = 6  #: excitatory synaptic current, pA
 S_IIN = 7  #: inhibitory synaptic current, pA
-NS = 8
+S_XE = 8  #: KIND_LIF_EXP: exp((S_T - T0) / tau_syn_ex)
+S_XI = 9  #: KIND_LIF_EXP: exp((S_T - T0) / tau_syn_in)
+NS = 16
 
 # counters (int64 array ``ctr``) ------------------------------------------------
 C_HEAP = 0  #: entries in the event heap

@@ -252,8 +252,17 @@ class LIFExp(_LeakyBase):
         P[rows, dt.P_TAU_IN] = a["tau_syn_in"]
         P[rows, dt.P_K_EX] = tm * a["tau_syn_ex"] / (c * (a["tau_syn_ex"] - tm))
         P[rows, dt.P_K_IN] = tm * a["tau_syn_in"] / (c * (a["tau_syn_in"] - tm))
+        P[rows, dt.P_G_EX] = _bump(tm, a["tau_syn_ex"])
+        P[rows, dt.P_G_IN] = _bump(tm, a["tau_syn_in"])
         S[rows, dt.S_IEX] = a["I_syn_ex"]
         S[rows, dt.S_IIN] = a["I_syn_in"]
+
+
+def _bump(tau_m, tau_s):
+    """max over s >= 0 of |exp(-s/tau_s) - exp(-s/tau_m)| (at s* = ln(tau_m/tau_s) tau_m tau_s / (tau_m - tau_s)),
+    enlarged by 1e-12 relative: the largest excursion of V caused by a synaptic current, per unit coefficient."""
+    s = np.log(tau_m / tau_s) * tau_m * tau_s / (tau_m - tau_s)
+    return np.abs(np.exp(-s / tau_s) - np.exp(-s / tau_m)) * (1.0 + 1e-12)
 
 
 class IF(NeuronModel):

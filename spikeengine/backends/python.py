@@ -71,6 +71,8 @@ from ..dtypes import (
     KIND_SOURCE,
     NH,
     P_BETA,
+    P_G_EX,
+    P_G_IN,
     P_K_EX,
     P_K_IN,
     P_RATE,
@@ -121,6 +123,8 @@ from ..dtypes import (
     S_TK,
     S_V,
     S_X,
+    S_XE,
+    S_XI,
     STDP_EPS,
 )
 
@@ -219,29 +223,34 @@ def xfac(kind, P, j, t, T0):
     return 1.0
 
 
-def decays(P, j, dt, dc):
-    """Fill ``dc[0:3]`` with exp(-dt/tau_m), exp(-dt/tau_ex), exp(-dt/tau_in) of neuron ``j``.
+def decays(P, S, j, t1, T0, dc):
+    """Fill ``dc[0:3]`` with the decay factors of ``KIND_LIF_EXP`` row ``j`` from ``S_T`` to ``t1``.
 
-    ``dc[3:7]`` remembers (dt, tau_m, tau_ex, tau_in) of the values held, so neurons
-    advanced by the same ``dt`` with the same time constants (every untouched
-    neuron at a window flush) reuse them: the same bits, no ``exp``.
+    The row holds ``x_k(S_T)`` with ``x_k(t) = exp((t - T0) / tau_k)`` for tau_m, tau_syn_ex
+    and tau_syn_in (``S_X``, ``S_XE``, ``S_XI``); the factors are ``x_k(S_T) / x_k(t1)``.
+    ``dc[7:10]`` hold ``x_k(t1)`` for the key ``dc[3:7]`` = (t1, tau_m, tau_ex, tau_in), so
+    all neurons advanced to the same instant with the same time constants (the targets of a
+    delivery, every neuron at a window flush) share them: three divisions, no ``exp``.
+    The caller invalidates the key when ``T0`` changes.
     """
     tm = P[j, P_TAU_M]
     te = P[j, P_TAU_EX]
     ti = P[j, P_TAU_IN]
-    if dt == dc[3] and tm == dc[4] and te == dc[5] and ti == dc[6]:
-        return
-    dc[0] = math.exp(-dt / tm)
-    dc[1] = math.exp(-dt / te)
-    dc[2] = math.exp(-dt / ti)
-    dc[3] = dt
-    dc[4] = tm
-    dc[5] = te
-    dc[6] = ti
+    if not (t1 == dc[3] and tm == dc[4] and te == dc[5] and ti == dc[6]):
+        dc[7] = math.exp((t1 - T0) / tm)
+        dc[8] = math.exp((t1 - T0) / te)
+        dc[9] = math.exp((t1 - T0) / ti)
+        dc[3] = t1
+        dc[4] = tm
+        dc[5] = te
+        dc[6] = ti
+    dc[0] = S[j, S_X] / dc[7]
+    dc[1] = S[j, S_XE] / dc[8]
+    dc[2] = S[j, S_XI] / dc[9]
 
 
-def evolve(kind, P, S, j, dt, x, dc):
-    """Advance row ``j`` by ``dt`` ms of free (non-refractory, input-free) dynamics.
+def evolve(kind, P, S, j, dt, x, t1, T0, dc):
+    """Advance row ``j`` by ``dt`` ms (to ``t1``) of free (non-refractory, input-free) dynamics.
 
     ``x`` is :func:`xfac` at the new time (used by ``KIND_LIF`` only); ``dc`` the
     :func:`decays` cache (``KIND_LIF_EXP``).
@@ -250,12 +259,15 @@ def evolve(kind, P, S, j, dt, x, dc):
         vinf = P[j, P_V_INF]
         cex = P[j, P_K_EX] * S[j, S_IEX]
         cin = P[j, P_K_IN] * S[j, S_IIN]
-        decays(P, j, dt, dc)
+        decays(P, S, j, t1, T0, dc)
         eex = dc[1]
         ein = dc[2]
         S[j, S_V] = vinf + (S[j, S_V] - vinf - cex - cin) * dc[0] + cex * eex + cin * ein
         S[j, S_IEX] = S[j, S_IEX] * eex
         S[j, S_IIN] = S[j, S_IIN] * ein
+        S[j, S_X] = dc[7]
+        S[j, S_XE] = dc[8]
+        S[j, S_XI] = dc[9]
     elif kind == KIND_LIF:
         vinf = P[j, P_V_INF]
         S[j, S_V] = vinf + (S[j, S_V] - vinf) * (S[j, S_X] / x)
@@ -266,13 +278,17 @@ def evolve(kind, P, S, j, dt, x, dc):
         S[j, S_A] = S[j, S_A] * math.exp(-dt / P[j, P_TAU_A])
 
 
-def evolve_refractory(kind, P, S, j, dt, x):
-    """Advance row ``j`` by ``dt`` ms inside the refractory period (V clamped)."""
+def evolve_refractory(kind, P, S, j, dt, x, t1, T0, dc):
+    """Advance row ``j`` by ``dt`` ms (to ``t1``) inside the refractory period (V clamped)."""
     if kind == KIND_LIF:
         S[j, S_X] = x
     elif kind == KIND_LIF_EXP:
-        S[j, S_IEX] = S[j, S_IEX] * math.exp(-dt / P[j, P_TAU_EX])
-        S[j, S_IIN] = S[j, S_IIN] * math.exp(-dt / P[j, P_TAU_IN])
+        decays(P, S, j, t1, T0, dc)
+        S[j, S_IEX] = S[j, S_IEX] * dc[1]
+        S[j, S_IIN] = S[j, S_IIN] * dc[2]
+        S[j, S_X] = dc[7]
+        S[j, S_XE] = dc[8]
+        S[j, S_XI] = dc[9]
     if S[j, S_A] != 0.0:
         S[j, S_A] = S[j, S_A] * math.exp(-dt / P[j, P_TAU_A])
 
@@ -383,7 +399,7 @@ def crossing_generic(c0, cl, cm, tm, ce, te, ci, ti, ca, ta, D, dm, de, di):
     return -1.0
 
 
-def first_crossing(kind, P, S, j, D, dc):
+def first_crossing(kind, P, S, j, D, t1, T0, dc):
     """Time s in (0, D] at which neuron ``j`` (free dynamics) first reaches threshold, or -1."""
     vth = P[j, P_V_TH]
     if vth == INF:
@@ -416,7 +432,7 @@ def first_crossing(kind, P, S, j, D, dc):
         vinf = P[j, P_V_INF]
         cex = P[j, P_K_EX] * S[j, S_IEX]
         cin = P[j, P_K_IN] * S[j, S_IIN]
-        decays(P, j, D, dc)
+        decays(P, S, j, t1, T0, dc)
         return crossing_generic(vinf - vth, 0.0, v - vinf - cex - cin, P[j, P_TAU_M], cex, P[j, P_TAU_EX],
                                 cin, P[j, P_TAU_IN], -adapt, P[j, P_TAU_A], D, dc[0], dc[1], dc[2])
     return -1.0
@@ -436,6 +452,55 @@ def receive(kind, P, S, j, w, t):
             if v < vmin:
                 v = vmin
             S[j, S_V] = v
+
+
+def safe_until(kind, P, S, j):
+    """A time before which neuron ``j`` cannot reach threshold unless excitatory input arrives.
+
+    For ``KIND_LIF_EXP`` rows, with ``d = V - V_inf`` at ``S_T`` and the current terms ``c_k``
+    of :func:`first_crossing`, V - V_th at ``S_T + s`` is ``c0 + d e^(-s/tau_m) + sum_k c_k
+    (e^(-s/tau_k) - e^(-s/tau_m)) + ca e^(-s/tau_a)``. Each current term lies between 0 and
+    ``c_k`` times a difference of exponentials whose largest magnitude is ``P_G_EX``/``P_G_IN``,
+    so it adds at most ``|c_k| G_k`` where its sign raises V (excitation), and nothing otherwise;
+    the adaptation term adds at most ``max(ca, 0)``. With ``k`` the sum of these and ``c0``, plus
+    a margin of 1e-9 of the terms' scale (far above rounding), the neuron stays below threshold
+    while ``d e^(-s/tau_m) < -k``: for every ``s`` if ``k <= 0`` (``d < 0``), else for
+    ``s < tau_m log(-d / k)``. A refractory row is safe until its period ends. The bound never
+    extends past the next drive kick ``S_TK``; other kinds get -inf (no bound). The window flush
+    leaves a row alone while its bound lies beyond the window end; an excitatory input clears
+    the bound, an inhibitory one only lowers the trajectory.
+    """
+    if kind != KIND_LIF_EXP:
+        return -INF
+    tk = S[j, S_TK]
+    t0 = S[j, S_T]
+    if t0 < S[j, S_REF]:
+        return min(S[j, S_REF], tk)
+    vth = P[j, P_V_TH]
+    if vth == INF:
+        return tk
+    vinf = P[j, P_V_INF]
+    tm = P[j, P_TAU_M]
+    cex = P[j, P_K_EX] * S[j, S_IEX]
+    cin = P[j, P_K_IN] * S[j, S_IIN]
+    ca = -P[j, P_BETA] * S[j, S_A]
+    d = S[j, S_V] - vinf
+    c0 = vinf - vth
+    k = c0 + max(ca, 0.0)
+    if cex * (P[j, P_TAU_EX] - tm) > 0.0:
+        k += abs(cex) * P[j, P_G_EX]
+    if cin * (P[j, P_TAU_IN] - tm) > 0.0:
+        k += abs(cin) * P[j, P_G_IN]
+    k += 1e-9 * (1.0 + abs(c0) + abs(d) + abs(cex) + abs(cin) + abs(ca))
+    if d >= 0.0:
+        b = INF if k + d < 0.0 else 0.0
+    elif k <= 0.0:
+        b = INF
+    elif k + d < 0.0:
+        b = tm * math.log(-d / k)
+    else:
+        b = 0.0
+    return min(t0 + b, tk)
 
 
 def fires_on_input(kind, P, S, j, t):
@@ -539,18 +604,18 @@ def advance(kind, P, S, j, t1, incl, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_nex
                 x = x1
                 if te != t1:
                     x = xfac(kind, P, j, te, T0)
-                evolve_refractory(kind, P, S, j, te - t0, x)
+                evolve_refractory(kind, P, S, j, te - t0, x, te, T0, dc)
                 S[j, S_T] = te
                 continue
-            s = first_crossing(kind, P, S, j, tg - t0, dc)
+            s = first_crossing(kind, P, S, j, tg - t0, tg, T0, dc)
             if s >= 0.0:
-                evolve(kind, P, S, j, s, xfac(kind, P, j, t0 + s, T0), dc)
+                evolve(kind, P, S, j, s, xfac(kind, P, j, t0 + s, T0), t0 + s, T0, dc)
                 S[j, S_T] = t0 + s
                 return t0 + s
             x = x1
             if tg != t1:
                 x = xfac(kind, P, j, tg, T0)
-            evolve(kind, P, S, j, tg - t0, x, dc)
+            evolve(kind, P, S, j, tg - t0, x, tg, T0, dc)
             S[j, S_T] = tg
         if tk < t1 or (incl and tk == t1):
             w = kick_weight(d, d_rate, d_dt, d_w, d_rng)
@@ -565,10 +630,15 @@ def advance(kind, P, S, j, t1, incl, x1, T0, dc, d_ptr, d_rate, d_dt, d_w, d_nex
 
 
 def rebase(kinds, P, S, T0):
-    """Recompute every LIF row's decay factor ``S_X`` for the epoch ``T0``."""
+    """Recompute the decay factors of every LIF row (``S_X``) and LIF_EXP row (``S_X``, ``S_XE``,
+    ``S_XI``) for the epoch ``T0``."""
     for j in range(S.shape[0]):
         if kinds[j] == KIND_LIF:
             S[j, S_X] = math.exp((S[j, S_T] - T0) / P[j, P_TAU_M])
+        elif kinds[j] == KIND_LIF_EXP:
+            S[j, S_X] = math.exp((S[j, S_T] - T0) / P[j, P_TAU_M])
+            S[j, S_XE] = math.exp((S[j, S_T] - T0) / P[j, P_TAU_EX])
+            S[j, S_XI] = math.exp((S[j, S_T] - T0) / P[j, P_TAU_IN])
 
 
 # ----------------------------------------------------------------- plasticity
@@ -980,17 +1050,24 @@ def run(kinds, P, S, nspk, rec,
     times and multiplicities per volume transmitter (rows start with a sentinel at 0; ``dh_n`` entries
     used). Dopamine rules keep their per-synapse eligibility trace in ``syn_kp``.
     """
-    # decay epoch of the shared LIF factors: rebased when it lags more than 30 membrane time constants
+    # decay epoch of the shared LIF and LIF_EXP factors: rebased when it lags more than 30 of the
+    # smallest of their time constants
     T0 = t_start
     span = INF
     for j in range(kinds.shape[0]):
-        if kinds[j] == KIND_LIF and 30.0 * P[j, P_TAU_M] < span:
+        if (kinds[j] == KIND_LIF or kinds[j] == KIND_LIF_EXP) and 30.0 * P[j, P_TAU_M] < span:
             span = 30.0 * P[j, P_TAU_M]
+        if kinds[j] == KIND_LIF_EXP:
+            if 30.0 * P[j, P_TAU_EX] < span:
+                span = 30.0 * P[j, P_TAU_EX]
+            if 30.0 * P[j, P_TAU_IN] < span:
+                span = 30.0 * P[j, P_TAU_IN]
     if window > span:  # windows no longer than the rebase span, so that the shared factors cannot overflow
         window = span
     rebase(kinds, P, S, T0)
-    dc = np.full(8, -1.0)  # decays() cache
+    dc = np.full(10, -1.0)  # decays() cache: factors, key (t1, taus), shared x_k(t1)
     dst = np.zeros(4)  # dopa_update() scratch: w, c, n, arrival index
+    safe = np.full(kinds.shape[0], -INF)  # safe_until() bounds, per run (no state carried between runs)
     T = t_start
     while T < t_stop:
         Te = T + window
@@ -999,6 +1076,7 @@ def run(kinds, P, S, nspk, rec,
         if T - T0 > span:
             T0 = T
             rebase(kinds, P, S, T0)
+            dc[3] = -1.0  # the shared x_k(t1) of decays() belong to the old epoch
         # 1. spikes of explicit sources and Poisson sources emitted in [T, Te)
         p = ctr[C_SRC]
         while p < src_t.shape[0] and src_t[p] < Te:
@@ -1074,6 +1152,15 @@ def run(kinds, P, S, nspk, rec,
                     if S[j, S_T] < t and kind != KIND_SOURCE and kind != KIND_POISSON:
                         if kind == KIND_PARROT:
                             S[j, S_T] = t
+                        elif (kind == KIND_LIF_EXP and t <= safe[j] and S[j, S_TK] > t
+                              and S[j, S_T] >= S[j, S_REF]):
+                            # advance() without a kick or refractory period, and no crossing before the
+                            # bound: one plain step, no search
+                            ctr[C_UPD] += 1
+                            if nupd.shape[0] != 0:
+                                nupd[j] += 1
+                            evolve(kind, P, S, j, t - S[j, S_T], 1.0, t, T0, dc)
+                            S[j, S_T] = t
                         else:
                             x1 = 1.0
                             if kind == KIND_LIF:
@@ -1107,6 +1194,8 @@ def run(kinds, P, S, nspk, rec,
                             w_w[n] = syn_w[k]
                             ctr[C_WREC] = n + 1
                     receive(kind, P, S, j, syn_w[k], t)
+                    if kind == KIND_LIF_EXP and syn_w[k] >= 0.0:
+                        safe[j] = -INF  # excitatory input: the bound no longer holds
                     if tflag[j] == 0:
                         tflag[j] = 1
                         touched[ntouch] = j
@@ -1144,6 +1233,13 @@ def run(kinds, P, S, nspk, rec,
             j = flush[q]
             if S[j, S_T] < Te:
                 kind = kinds[j]
+                if kind == KIND_LIF_EXP:
+                    # no threshold crossing before the bound: leave the row where it is
+                    if safe[j] >= Te:
+                        continue
+                    safe[j] = safe_until(kind, P, S, j)
+                    if safe[j] >= Te:
+                        continue
                 x1 = 1.0
                 if kind == KIND_LIF:
                     if P[j, P_TAU_M] != c_tau:
@@ -1161,6 +1257,8 @@ def run(kinds, P, S, nspk, rec,
                     emit(j, ts, nspk, rec, g_ptr, g_delay, h_t, h_g, o_t, o_i, ctr, lbin, npop, act, ebin, P, hrow,
                          hist, hinfo)
                     reset(kind, P, S, j, ts)
+                if kind == KIND_LIF_EXP:
+                    safe[j] = safe_until(kind, P, S, j)
         T = Te
     return h_t, h_g, o_t, o_i, hist, w_t, w_k, w_w
 
@@ -1169,7 +1267,7 @@ def run(kinds, P, S, nspk, rec,
 KERNEL_FUNCTIONS = (
     "uniform", "exp_interval", "heap_push", "heap_pop", "threshold", "xfac", "decays", "evolve",
     "evolve_refractory", "_ex", "_fval", "_fder", "_refine", "crossing_generic", "first_crossing", "receive",
-    "fires_on_input", "reset", "drive_next", "kick_weight", "next_kick", "advance", "rebase",
+    "safe_until", "fires_on_input", "reset", "drive_next", "kick_weight", "next_kick", "advance", "rebase",
     "hist_push", "hist_prune", "k_before", "pairing_interval", "facilitate", "depress", "facilitate3", "depress3",
     "stdp_update",
     "dopa_weight", "dopa_process", "dopa_update",

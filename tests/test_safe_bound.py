@@ -1,0 +1,90 @@
+"""The no-crossing bound of exponential-current neurons (``safe_until``): never after a real crossing.
+
+The window flush leaves a ``KIND_LIF_EXP`` row alone, and a delivery skips the crossing search,
+while the row's bound lies ahead; a bound past a threshold crossing would lose or delay a spike.
+"""
+
+import numpy as np
+import pytest
+
+from spikeengine import dtypes as dt
+from spikeengine.backends import python as ref
+from spikeengine.models import LIFExp
+
+
+def _rows(rng, n):
+    tau_m = rng.uniform(5.0, 30.0, n)
+    # synaptic time constants on both sides of tau_m (the bump of a current changes sign with tau_k - tau_m)
+    tau_ex = tau_m * rng.choice([0.1, 0.25, 0.6, 1.7, 3.0], n)
+    tau_in = tau_m * rng.choice([0.2, 0.5, 1.4, 2.5], n)
+    model = LIFExp(tau_m=tau_m, C_m=rng.uniform(50.0, 300.0, n), E_L=-65.0, V_th=-50.0, V_reset=-65.0,
+                   I_e=rng.uniform(0.0, 500.0, n), tau_syn_ex=tau_ex, tau_syn_in=tau_in, t_ref=2.0)
+    P = np.zeros((n, dt.NP))
+    S = np.zeros((n, dt.NS))
+    model.fill(P, S, np.arange(n))
+    S[:, dt.S_V] = rng.uniform(-80.0, -50.0, n)
+    S[:, dt.S_IEX] = rng.exponential(300.0, n) * (rng.random(n) < 0.8)
+    S[:, dt.S_IIN] = -rng.exponential(600.0, n) * (rng.random(n) < 0.8)
+    S[:, dt.S_T] = 3.0
+    S[:, dt.S_REF] = 0.0
+    S[:, dt.S_TK] = np.inf
+    return P, S
+
+
+def _v(P, S, j, s):
+    """V(S_T + s) in closed form (the same terms as first_crossing)."""
+    vinf = P[j, dt.P_V_INF]
+    cex = P[j, dt.P_K_EX] * S[j, dt.S_IEX]
+    cin = P[j, dt.P_K_IN] * S[j, dt.S_IIN]
+    cm = S[j, dt.S_V] - vinf - cex - cin
+    return (vinf + cm * np.exp(-s / P[j, dt.P_TAU_M]) + cex * np.exp(-s / P[j, dt.P_TAU_EX])
+            + cin * np.exp(-s / P[j, dt.P_TAU_IN]))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bound_never_passes_a_crossing(seed):
+    rng = np.random.default_rng(seed)
+    P, S = _rows(rng, 400)
+    bounded = crossing = 0
+    for j in range(400):
+        safe = ref.safe_until(dt.KIND_LIF_EXP, P, S, j)
+        t0 = S[j, dt.S_T]
+        assert safe >= t0
+        if safe > t0:
+            bounded += 1
+        # the exact first crossing over a long horizon, from the reference's own search
+        D = 20.0 * max(P[j, dt.P_TAU_M], P[j, dt.P_TAU_EX], P[j, dt.P_TAU_IN])
+        dc = np.full(10, -1.0)
+        S[j, dt.S_X] = S[j, dt.S_XE] = S[j, dt.S_XI] = 1.0  # decay factors for the epoch T0 = S_T
+        sx = ref.first_crossing(dt.KIND_LIF_EXP, P, S, j, D, t0 + D, t0, dc)
+        if sx >= 0.0:
+            crossing += 1
+            assert t0 + sx >= safe, (j, sx, safe - t0)
+        # and V stays below threshold on a fine grid up to the bound
+        s = np.linspace(0.0, min(safe - t0, D), 2001)
+        assert np.all(_v(P, S, j, s) < P[j, dt.P_V_TH]) or safe == t0
+    # the test means something: many rows get a bound, many cross later
+    assert bounded > 100 and crossing > 50, (bounded, crossing)
+
+
+def test_bound_is_tight_without_currents():
+    # no synaptic current: the bound is the exact crossing time, less the 1e-9 margin
+    P, S = _rows(np.random.default_rng(5), 1)
+    S[0, dt.S_IEX] = S[0, dt.S_IIN] = 0.0
+    S[0, dt.S_V] = -70.0
+    P[0, dt.P_V_INF] = -45.0  # drift above threshold (-50)
+    exact = P[0, dt.P_TAU_M] * np.log((-45.0 + 70.0) / (-45.0 + 50.0))
+    safe = ref.safe_until(dt.KIND_LIF_EXP, P, S, 0) - S[0, dt.S_T]
+    assert exact - 1e-6 < safe < exact
+
+
+def test_refractory_and_kick_cap_the_bound():
+    P, S = _rows(np.random.default_rng(6), 1)
+    S[0, dt.S_IEX] = 0.0
+    S[0, dt.S_V] = -75.0
+    S[0, dt.S_REF] = 4.5
+    assert ref.safe_until(dt.KIND_LIF_EXP, P, S, 0) == 4.5
+    S[0, dt.S_REF] = 0.0
+    S[0, dt.S_TK] = 3.25
+    assert ref.safe_until(dt.KIND_LIF_EXP, P, S, 0) == 3.25
+    assert ref.safe_until(dt.KIND_LIF, P, S, 0) == -np.inf
