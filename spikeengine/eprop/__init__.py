@@ -22,6 +22,20 @@ from .models import EpropIAF, EpropIAFAdapt, EpropReadout
 from .network import EpropNetwork, EpropResult
 from .optimizers import Adam, GradientDescent
 from .surrogates import SURROGATES, surrogate_gradient
+from .training import (
+    History,
+    ShdDataset,
+    evaluate,
+    load_checkpoint,
+    load_network,
+    network_config,
+    restore_checkpoint,
+    save_checkpoint,
+    spike_raster,
+    train,
+)
 
 __all__ = ["Adam", "EpropIAF", "EpropIAFAdapt", "EpropNetwork", "EpropReadout", "EpropResult", "GradientDescent",
-           "SURROGATES", "surrogate_gradient"]
+           "SURROGATES", "surrogate_gradient",
+           "History", "ShdDataset", "evaluate", "load_checkpoint", "load_network", "network_config",
+           "restore_checkpoint", "save_checkpoint", "spike_raster", "train"]
