@@ -568,6 +568,21 @@ cdef inline void receive(index_t kind, const double* p, double* s, double w, dou
             s[S_V] = v
 
 
+cdef inline double log_below(double x) noexcept nogil:
+    """A lower bound of ln(x) for x > 1 without a libm call (reference: log_below).
+
+    frexp by its bits (x is a finite normal number above 1): y = 2 m in [1, 2) shares x's mantissa
+    with the exponent of 1.0, and e - 1 is x's unbiased exponent; the same values as frexp.
+    """
+    cdef uint64_t bits
+    memcpy(&bits, &x, 8)
+    cdef int64_t e1 = <int64_t>((bits >> 52) & 0x7FF) - 1023
+    bits = (bits & 0x000FFFFFFFFFFFFFULL) | 0x3FF0000000000000ULL
+    cdef double y
+    memcpy(&y, &bits, 8)
+    return (<double>e1 * 0.6931471805599452 + 2.0 * (y - 1.0) / (y + 1.0)) * (1.0 - 1e-12) - 1e-12
+
+
 cdef double safe_until(index_t kind, const double* p, const double* s) noexcept nogil:
     """A time before which the neuron cannot reach threshold unless excitatory input arrives, or -inf
     (reference: safe_until)."""
@@ -599,7 +614,7 @@ cdef double safe_until(index_t kind, const double* p, const double* s) noexcept 
     elif k <= 0.0:
         b = INF
     elif k + d < 0.0:
-        b = tm * log(-d / k)
+        b = tm * log_below(-d / k)
     else:
         b = 0.0
     return pymin(t0 + b, tk)
@@ -1608,12 +1623,12 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
         c_x = 1.0
         for q in range(c.n_flush):
             j = c.flush[q]
+            if c.safe[j] >= Te:
+                continue  # (only KIND_LIF_EXP rows have bounds) no threshold crossing before the bound
             if S[j * NSK + S_T] < Te:
                 kind = kinds[j]
                 if kind == KIND_LIF_EXP:
-                    # no threshold crossing before the bound: leave the row where it is
-                    if c.safe[j] >= Te:
-                        continue
+                    # a new bound; no threshold crossing before it: leave the row where it is
                     c.safe[j] = safe_until(kind, P + j * NP, S + j * NSK)
                     if c.safe[j] >= Te:
                         continue
