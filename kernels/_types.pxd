@@ -48,6 +48,7 @@ cdef enum:
     P_TTINV = 19
     P_G_EX = 20
     P_G_IN = 21
+    P_KG_EX = 22
     NP = 24
 
 # state columns of S[n, NS] (one 64-byte cache line per neuron)

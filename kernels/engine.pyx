@@ -62,7 +62,7 @@ LAYOUT = {
     "P_V_RESET": P_V_RESET, "P_T_REF": P_T_REF, "P_TAU_EX": P_TAU_EX, "P_TAU_IN": P_TAU_IN,
     "P_TAU_A": P_TAU_A, "P_BETA": P_BETA, "P_V_MIN": P_V_MIN, "P_RESET_SUB": P_RESET_SUB,
     "P_V_INF": P_V_INF, "P_K_EX": P_K_EX, "P_K_IN": P_K_IN, "P_RATE": P_RATE, "P_SLOPE": P_SLOPE, "NP": NP,
-    "P_TMINV": P_TMINV, "P_TTINV": P_TTINV, "P_G_EX": P_G_EX, "P_G_IN": P_G_IN,
+    "P_TMINV": P_TMINV, "P_TTINV": P_TTINV, "P_G_EX": P_G_EX, "P_G_IN": P_G_IN, "P_KG_EX": P_KG_EX,
     "S_V": S_V, "S_T": S_T, "S_REF": S_REF, "S_X": S_X, "S_TK": S_TK, "S_A": S_A, "S_IEX": S_IEX,
     "S_IIN": S_IIN, "S_XE": S_XE, "S_XI": S_XI, "NS": NS,
     "C_HEAP": C_HEAP, "C_OUT": C_OUT, "C_SRC": C_SRC, "C_SMP": C_SMP, "C_SYNEV": C_SYNEV,
@@ -226,8 +226,10 @@ cdef struct Ctx:
     index_t dh_L
     # dopa_update() scratch (reference: dst): w, c, n, arrival index
     double dst[4]
-    # safe_until() bounds per neuron (reference: safe), -inf at the start of every run
+    # safe_until() bounds per neuron and their input budgets (reference: safe, budget), -inf and 0 at the
+    # start of every run
     double* safe
+    double* budget
 
 
 # --------------------------------------------------------------------------- random
@@ -583,13 +585,14 @@ cdef inline double log_below(double x) noexcept nogil:
     return (<double>e1 * 0.6931471805599452 + 2.0 * (y - 1.0) / (y + 1.0)) * (1.0 - 1e-12) - 1e-12
 
 
-cdef double safe_until(index_t kind, const double* p, const double* s) noexcept nogil:
-    """A time before which the neuron cannot reach threshold unless excitatory input arrives, or -inf
-    (reference: safe_until)."""
+cdef double safe_until(index_t kind, const double* p, const double* s, double* budget) noexcept nogil:
+    """A time before which the neuron cannot reach threshold unless more than ``budget[0]`` (set here)
+    of excitatory input arrives, or -inf (reference: safe_until)."""
     if kind != KIND_LIF_EXP:
         return -INF
     cdef double tk = s[S_TK]
     cdef double t0 = s[S_T]
+    budget[0] = INF
     if t0 < s[S_REF]:
         return pymin(s[S_REF], tk)
     cdef double vth = p[P_V_TH]
@@ -609,14 +612,21 @@ cdef double safe_until(index_t kind, const double* p, const double* s) noexcept 
     if cin * (p[P_TAU_IN] - tm) > 0.0:
         k += fabs(cin) * p[P_G_IN]
     k += 1e-9 * (1.0 + fabs(c0) + fabs(d) + fabs(cex) + fabs(cin) + fabs(ca))
+    cdef double B = 0.0
     if d >= 0.0:
-        b = INF if k + d < 0.0 else 0.0
+        b = 0.0
+        if k + d < 0.0:
+            b = INF
+            B = -0.25 * (k + d)
     elif k <= 0.0:
         b = INF
+        B = -0.25 * k
     elif k + d < 0.0:
-        b = tm * log_below(-d / k)
+        B = -0.25 * (k + d)
+        b = tm * log_below(-d / (k + B))
     else:
         b = 0.0
+    budget[0] = B
     return pymin(t0 + b, tk)
 
 
@@ -1584,7 +1594,10 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                             plastic_synapse(c, k, g, rp, j, t, tp, dd, r2)
                         receive(kind, P + j * NP, s, syn_w[k], t)
                     if kind == KIND_LIF_EXP and syn_w[k] >= 0.0:
-                        c.safe[j] = -INF  # excitatory input: the bound no longer holds
+                        # excitatory input: spend the bound's budget; once spent, the bound no longer holds
+                        c.budget[j] -= syn_w[k] * P[j * NP + P_KG_EX]
+                        if c.budget[j] < 0.0:
+                            c.safe[j] = -INF
                     if tflag[j] == 0:
                         tflag[j] = 1
                         touched[ntouch] = j
@@ -1629,12 +1642,12 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                 kind = kinds[j]
                 if kind == KIND_LIF_EXP:
                     # a new bound; no threshold crossing before it: leave the row where it is
-                    c.safe[j] = safe_until(kind, P + j * NP, S + j * NSK)
+                    c.safe[j] = safe_until(kind, P + j * NP, S + j * NSK, c.budget + j)
                     if c.safe[j] >= Te:
                         continue
                     if lif_exp_step(c, P + j * NP, S + j * NSK, j, Te, False, S[j * NSK + S_T]):
                         # the common flush step: x_k(Te) shared through the decays() cache
-                        c.safe[j] = safe_until(kind, P + j * NP, S + j * NSK)
+                        c.safe[j] = safe_until(kind, P + j * NP, S + j * NSK, c.budget + j)
                         continue
                 x1 = 1.0
                 if kind == KIND_LIF:
@@ -1645,7 +1658,7 @@ cdef int run_loop(Ctx* c, double t_start, double t_stop, double window) noexcept
                 if advance_emit(c, kind, j, Te, False, x1) != OK:
                     return ERR_MEMORY
                 if kind == KIND_LIF_EXP:
-                    c.safe[j] = safe_until(kind, P + j * NP, S + j * NSK)
+                    c.safe[j] = safe_until(kind, P + j * NP, S + j * NSK, c.budget + j)
         T = Te
     return OK
 
@@ -2229,11 +2242,13 @@ def run(kinds, P, S, nspk, rec,
 
     cdef int rc = OK
     cdef index_t jq
-    c.safe = <double*>malloc((n if n > 0 else 1) * sizeof(double))
+    c.safe = <double*>malloc(2 * (n if n > 0 else 1) * sizeof(double))
     if c.safe == NULL:
         raise MemoryError("run: cannot allocate the per-neuron bounds")
+    c.budget = c.safe + (n if n > 0 else 1)
     for jq in range(n):
         c.safe[jq] = -INF
+        c.budget[jq] = 0.0
     try:
         with nogil:
             rc = run_loop(&c, t_start, t_stop, window)

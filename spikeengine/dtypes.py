@@ -48,6 +48,7 @@ P_TMINV = 18  #: STDP: 1 / tau_minus of the postsynaptic trace (a post-neuron pa
 P_TTINV = 19  #: STDP: 1 / tau_minus_triplet of the postsynaptic triplet trace
 P_G_EX = 20  #: derived: max over s >= 0 of |exp(-s/tau_ex) - exp(-s/tau_m)| (safe_until bound)
 P_G_IN = 21  #: derived: the same for tau_in
+P_KG_EX = 22  #: derived: |P_K_EX| P_G_EX, the largest rise of V per pA of excitatory input
 NP = 24  #: padded to three cache lines
 
 # state columns (two 64-byte cache lines per neuron; the hot columns in the first) ----

@@ -254,6 +254,7 @@ class LIFExp(_LeakyBase):
         P[rows, dt.P_K_IN] = tm * a["tau_syn_in"] / (c * (a["tau_syn_in"] - tm))
         P[rows, dt.P_G_EX] = _bump(tm, a["tau_syn_ex"])
         P[rows, dt.P_G_IN] = _bump(tm, a["tau_syn_in"])
+        P[rows, dt.P_KG_EX] = np.abs(P[rows, dt.P_K_EX]) * P[rows, dt.P_G_EX]
         S[rows, dt.S_IEX] = a["I_syn_ex"]
         S[rows, dt.S_IIN] = a["I_syn_in"]
 

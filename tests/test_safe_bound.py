@@ -31,12 +31,13 @@ def _rows(rng, n):
     return P, S
 
 
-def _v(P, S, j, s):
-    """V(S_T + s) in closed form (the same terms as first_crossing)."""
+def _v(P, S, j, s, v=None, iex=None, iin=None):
+    """V(S_T + s) in closed form (the same terms as first_crossing), from the row or from (v, iex, iin)."""
     vinf = P[j, dt.P_V_INF]
-    cex = P[j, dt.P_K_EX] * S[j, dt.S_IEX]
-    cin = P[j, dt.P_K_IN] * S[j, dt.S_IIN]
-    cm = S[j, dt.S_V] - vinf - cex - cin
+    v = S[j, dt.S_V] if v is None else v
+    cex = P[j, dt.P_K_EX] * (S[j, dt.S_IEX] if iex is None else iex)
+    cin = P[j, dt.P_K_IN] * (S[j, dt.S_IIN] if iin is None else iin)
+    cm = v - vinf - cex - cin
     return (vinf + cm * np.exp(-s / P[j, dt.P_TAU_M]) + cex * np.exp(-s / P[j, dt.P_TAU_EX])
             + cin * np.exp(-s / P[j, dt.P_TAU_IN]))
 
@@ -45,10 +46,12 @@ def _v(P, S, j, s):
 def test_bound_never_passes_a_crossing(seed):
     rng = np.random.default_rng(seed)
     P, S = _rows(rng, 400)
-    bounded = crossing = 0
+    bounded = crossing = spent = 0
+    budget = np.zeros(400)
     for j in range(400):
-        safe = ref.safe_until(dt.KIND_LIF_EXP, P, S, j)
+        safe = ref.safe_until(dt.KIND_LIF_EXP, P, S, j, budget)
         t0 = S[j, dt.S_T]
+        assert budget[j] >= 0.0
         assert safe >= t0
         if safe > t0:
             bounded += 1
@@ -63,8 +66,17 @@ def test_bound_never_passes_a_crossing(seed):
         # and V stays below threshold on a fine grid up to the bound
         s = np.linspace(0.0, min(safe - t0, D), 2001)
         assert np.all(_v(P, S, j, s) < P[j, dt.P_V_TH]) or safe == t0
+        # even with the whole input budget spent at once, at a random time before the bound
+        if safe > t0 and budget[j] > 0.0:
+            spent += 1
+            t_in = rng.uniform(0.0, min(safe - t0, D))
+            v1 = _v(P, S, j, t_in)
+            iex = S[j, dt.S_IEX] * np.exp(-t_in / P[j, dt.P_TAU_EX]) + budget[j] / P[j, dt.P_KG_EX]
+            iin = S[j, dt.S_IIN] * np.exp(-t_in / P[j, dt.P_TAU_IN])
+            s = np.linspace(0.0, min(safe - t0, D) - t_in, 2001)
+            assert np.all(_v(P, S, j, s, v1, iex, iin) < P[j, dt.P_V_TH]), (j, t_in, budget[j])
     # the test means something: many rows get a bound, many cross later
-    assert bounded > 100 and crossing > 50, (bounded, crossing)
+    assert bounded > 100 and crossing > 50 and spent > 50, (bounded, crossing, spent)
 
 
 def test_bound_is_tight_without_currents():
@@ -74,8 +86,13 @@ def test_bound_is_tight_without_currents():
     S[0, dt.S_V] = -70.0
     P[0, dt.P_V_INF] = -45.0  # drift above threshold (-50)
     exact = P[0, dt.P_TAU_M] * np.log((-45.0 + 70.0) / (-45.0 + 50.0))
-    safe = ref.safe_until(dt.KIND_LIF_EXP, P, S, 0) - S[0, dt.S_T]
-    assert 0.96 * exact < safe < exact
+    budget = np.zeros(1)
+    safe = ref.safe_until(dt.KIND_LIF_EXP, P, S, 0, budget) - S[0, dt.S_T]
+    # the budget B is a quarter of the headroom: the bound is where V reaches V_th - B
+    B = budget[0]
+    assert B > 0.0
+    exact_b = P[0, dt.P_TAU_M] * np.log((-45.0 + 70.0) / (-45.0 + 50.0 + B))
+    assert 0.96 * exact_b < safe < exact_b < exact
 
 
 def test_refractory_and_kick_cap_the_bound():
@@ -83,11 +100,13 @@ def test_refractory_and_kick_cap_the_bound():
     S[0, dt.S_IEX] = 0.0
     S[0, dt.S_V] = -75.0
     S[0, dt.S_REF] = 4.5
-    assert ref.safe_until(dt.KIND_LIF_EXP, P, S, 0) == 4.5
+    budget = np.zeros(1)
+    assert ref.safe_until(dt.KIND_LIF_EXP, P, S, 0, budget) == 4.5
+    assert budget[0] == np.inf  # refractory: no input can bring a spike before the period ends
     S[0, dt.S_REF] = 0.0
     S[0, dt.S_TK] = 3.25
-    assert ref.safe_until(dt.KIND_LIF_EXP, P, S, 0) == 3.25
-    assert ref.safe_until(dt.KIND_LIF, P, S, 0) == -np.inf
+    assert ref.safe_until(dt.KIND_LIF_EXP, P, S, 0, budget) == 3.25
+    assert ref.safe_until(dt.KIND_LIF, P, S, 0, budget) == -np.inf
 
 
 def test_log_below_is_a_lower_bound_within_four_percent():

@@ -73,6 +73,7 @@ from ..dtypes import (
     P_BETA,
     P_G_EX,
     P_G_IN,
+    P_KG_EX,
     P_K_EX,
     P_K_IN,
     P_RATE,
@@ -454,7 +455,7 @@ def receive(kind, P, S, j, w, t):
             S[j, S_V] = v
 
 
-def safe_until(kind, P, S, j):
+def safe_until(kind, P, S, j, budget):
     """A time before which neuron ``j`` cannot reach threshold unless excitatory input arrives.
 
     For ``KIND_LIF_EXP`` rows, with ``d = V - V_inf`` at ``S_T`` and the current terms ``c_k``
@@ -467,13 +468,19 @@ def safe_until(kind, P, S, j):
     while ``d e^(-s/tau_m) < -k``: for every ``s`` if ``k <= 0`` (``d < 0``), else for
     ``s < tau_m log(-d / k)``. A refractory row is safe until its period ends. The bound never
     extends past the next drive kick ``S_TK``; other kinds get -inf (no bound). The window flush
-    leaves a row alone while its bound lies beyond the window end; an excitatory input clears
-    the bound, an inhibitory one only lowers the trajectory.
+    leaves a row alone while its bound lies beyond the window end.
+
+    Input budget: the bound is computed for ``k + B`` instead of ``k``, with ``B`` a quarter of the
+    headroom ``-(k + max(d, 0))``, and ``budget[j] = B``. An excitatory input of weight ``w``
+    raises V by at most ``w P_KG_EX`` at any later time, so the bound survives inputs while their
+    sum stays within ``B``; the delivery subtracts each input and clears the bound when the
+    budget is spent. Inhibitory input only lowers the trajectory.
     """
     if kind != KIND_LIF_EXP:
         return -INF
     tk = S[j, S_TK]
     t0 = S[j, S_T]
+    budget[j] = INF  # refractory or no threshold: no input can bring a spike before the bound
     if t0 < S[j, S_REF]:
         return min(S[j, S_REF], tk)
     vth = P[j, P_V_TH]
@@ -492,14 +499,21 @@ def safe_until(kind, P, S, j):
     if cin * (P[j, P_TAU_IN] - tm) > 0.0:
         k += abs(cin) * P[j, P_G_IN]
     k += 1e-9 * (1.0 + abs(c0) + abs(d) + abs(cex) + abs(cin) + abs(ca))
+    B = 0.0
     if d >= 0.0:
-        b = INF if k + d < 0.0 else 0.0
+        b = 0.0
+        if k + d < 0.0:
+            b = INF
+            B = -0.25 * (k + d)
     elif k <= 0.0:
         b = INF
+        B = -0.25 * k
     elif k + d < 0.0:
-        b = tm * log_below(-d / k)
+        B = -0.25 * (k + d)
+        b = tm * log_below(-d / (k + B))
     else:
         b = 0.0
+    budget[j] = B
     return min(t0 + b, tk)
 
 
@@ -1081,6 +1095,7 @@ def run(kinds, P, S, nspk, rec,
     dc = np.full(10, -1.0)  # decays() cache: factors, key (t1, taus), shared x_k(t1)
     dst = np.zeros(4)  # dopa_update() scratch: w, c, n, arrival index
     safe = np.full(kinds.shape[0], -INF)  # safe_until() bounds, per run (no state carried between runs)
+    budget = np.zeros(kinds.shape[0])  # and their input budgets
     T = t_start
     while T < t_stop:
         Te = T + window
@@ -1208,7 +1223,10 @@ def run(kinds, P, S, nspk, rec,
                             ctr[C_WREC] = n + 1
                     receive(kind, P, S, j, syn_w[k], t)
                     if kind == KIND_LIF_EXP and syn_w[k] >= 0.0:
-                        safe[j] = -INF  # excitatory input: the bound no longer holds
+                        # excitatory input: spend the bound's budget; once spent, the bound no longer holds
+                        budget[j] -= syn_w[k] * P[j, P_KG_EX]
+                        if budget[j] < 0.0:
+                            safe[j] = -INF
                     if tflag[j] == 0:
                         tflag[j] = 1
                         touched[ntouch] = j
@@ -1250,7 +1268,7 @@ def run(kinds, P, S, nspk, rec,
                 kind = kinds[j]
                 if kind == KIND_LIF_EXP:
                     # a new bound; no threshold crossing before it: leave the row where it is
-                    safe[j] = safe_until(kind, P, S, j)
+                    safe[j] = safe_until(kind, P, S, j, budget)
                     if safe[j] >= Te:
                         continue
                 x1 = 1.0
@@ -1271,7 +1289,7 @@ def run(kinds, P, S, nspk, rec,
                          hist, hinfo)
                     reset(kind, P, S, j, ts)
                 if kind == KIND_LIF_EXP:
-                    safe[j] = safe_until(kind, P, S, j)
+                    safe[j] = safe_until(kind, P, S, j, budget)
         T = Te
     return h_t, h_g, o_t, o_i, hist, w_t, w_k, w_w
 
