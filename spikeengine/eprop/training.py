@@ -1047,13 +1047,9 @@ class ShdDataset:
     """
 
     def __init__(self, path, *, n_steps=1000, dt=1.0, n_channels=None, n_units=700, indices=None):
+        from ..io.audio import ShdFile  # the file layout and its checks; h5py imported there
+
         self.path = os.fspath(path)
-        try:
-            import h5py
-        except ImportError as exc:  # pragma: no cover - optional dependency
-            raise ImportError("reading SHD files needs h5py (pip install h5py)") from exc
-        if not os.path.exists(self.path):
-            raise InputFormatError(f"{self.path}: no such file")
         self.n_steps = _pos_int("n_steps", n_steps)
         self.dt = float(dt)
         if not (self.dt > 0 and math.isfinite(self.dt)):
@@ -1062,23 +1058,13 @@ class ShdDataset:
         self.n_channels = self.n_units if n_channels is None else _pos_int("n_channels", n_channels)
         if self.n_channels > self.n_units:
             raise ParameterError(f"ShdDataset: n_channels = {self.n_channels} exceeds n_units = {self.n_units}")
+        self._shd = ShdFile(self.path, units=self.n_units)
         try:
-            self._f = h5py.File(self.path, "r")
-        except OSError as exc:
-            raise InputFormatError(f"{self.path}: not a readable HDF5 file ({exc})") from None
-        try:
-            for name in ("spikes/times", "spikes/units", "labels"):
-                if name not in self._f:
-                    raise InputFormatError(f"{self.path}: missing dataset '{name}' (SHD layout: spikes/times, "
-                                           "spikes/units, labels)")
-            self._times, self._units = self._f["spikes/times"], self._f["spikes/units"]
-            n = self._times.shape[0]
-            if self._units.shape[0] != n:
-                raise InputFormatError(f"{self.path}: spikes/times has {n} samples but spikes/units has "
-                                       f"{self._units.shape[0]}")
-            all_labels = np.asarray(self._f["labels"][()]).astype(np.int64).reshape(-1)
-            if all_labels.shape != (n,):
-                raise InputFormatError(f"{self.path}: labels has {all_labels.size} entries for {n} samples")
+            n = len(self._shd)
+            if self._shd.labels is None:
+                raise InputFormatError(f"{self.path}: missing dataset 'labels' (SHD layout: spikes/times, "
+                                       "spikes/units, labels)")
+            all_labels = self._shd.labels.astype(np.int64).reshape(-1)
             self.n_classes = int(all_labels.max()) + 1 if n else 0
             self.indices = np.arange(n) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
             bad = (self.indices < 0) | (self.indices >= n)
@@ -1086,7 +1072,7 @@ class ShdDataset:
                 raise ParameterError(f"ShdDataset: index {int(self.indices[bad][0])} is outside [0, {n})")
             self.labels = all_labels[self.indices]
         except Exception:
-            self._f.close()
+            self._shd.close()
             raise
 
     def __len__(self):
@@ -1094,8 +1080,8 @@ class ShdDataset:
 
     def spikes(self, i):
         """Raw ``(times_s, units)`` of sample ``i`` (of the selection) as stored."""
-        j = int(self.indices[i])
-        return np.asarray(self._times[j], dtype=np.float64), np.asarray(self._units[j]).astype(np.int64)
+        ts, us = self._shd.arrays(int(self.indices[i]))
+        return ts.astype(np.float64), us.astype(np.int64)
 
     def __getitem__(self, i):
         if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
@@ -1120,7 +1106,7 @@ class ShdDataset:
 
     def close(self):
         """Close the HDF5 file."""
-        self._f.close()
+        self._shd.close()
 
     def __enter__(self):
         return self
