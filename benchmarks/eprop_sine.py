@@ -15,7 +15,8 @@ step ``k``. As in the example, the input pattern is shifted by one step (the gen
 the learning window (the example's ``rate_connection_delayed`` signals) start at step 2 (the total offset),
 and iteration ``m`` is steps ``[1000 m, 1000 (m + 1))`` in both simulators. The loss of an iteration is
 ``0.5 * sum_t window_t (y_t - y*_t)**2`` over its steps, from spikeengine's :class:`EpropResult` and from
-NEST's readout multimeter (recording ``readout_signal`` and ``target_signal``, as the example does). Not
+NEST's readout multimeter (recording ``readout_signal`` and ``target_signal``, as the example does; NEST stamps
+the value of step ``k`` with ``(k + 1) dt``, so one more untimed step records the last one). Not
 modelled: the example's ``flush_event_send_interval`` (left at NEST's default, infinity, in both) and its
 final forced update spike (it only flushes pending gradients after training).
 
@@ -177,12 +178,12 @@ def run_nest(spec, n_iter):
                                                  "receptor_type": 1})
     nest.Connect(mm_out, out, "all_to_all", static)
     nest.Connect(rec, sr, "all_to_all", static)
-    raster = spec["raster"]
+    raster = spec["raster"][:n]
     for i in range(N_IN):
         gen_in[i].set(spike_times=(np.flatnonzero(raster[:, i]) * DT).tolist())
     # the value a generator sets for time k*dt is what the readout integrates in step k (see the fixtures)
     steps = np.arange(n) * DT
-    gen_target[0].set(amplitude_times=steps[1:].tolist(), amplitude_values=spec["target"][1:, 0].tolist())
+    gen_target[0].set(amplitude_times=steps[1:].tolist(), amplitude_values=spec["target"][1:n, 0].tolist())
     gen_window.set(amplitude_times=[TOTAL_OFFSET * DT], amplitude_values=[1.0])
     times = []
     nest.Prepare()
@@ -190,6 +191,9 @@ def run_nest(spec, n_iter):
         t0 = time.perf_counter()
         nest.Run(SEQ * DT)
         times.append(time.perf_counter() - t0)
+    # the readout value of the last step is stamped n * dt: one more step (untimed) records it; without it the
+    # last iteration's loss lacks its last term
+    nest.Run(DT)
     nest.Cleanup()
     ev = mm_out.get("events")
     k = np.rint(np.asarray(ev["times"]) / DT).astype(int) - 1  # recorded with stamp k + 1
@@ -198,7 +202,7 @@ def run_nest(spec, n_iter):
     sel = (k >= 0) & (k < n)
     readout[k[sel], 0] = np.asarray(ev["readout_signal"])[sel]
     target[k[sel], 0] = np.asarray(ev["target_signal"])[sel]
-    return np.array(times), iteration_losses(readout, target, spec["window"], n_iter)
+    return np.array(times), iteration_losses(readout, target, spec["window"][:n], n_iter)
 
 
 def main(argv=None):

@@ -1,8 +1,10 @@
 """e-prop against NEST 3.10, number for number (EPROP.md; docs/eprop.md).
 
-Two layers, for the three cases of ``tests/fixtures/make_eprop_fixtures.py`` (A: ``eprop_iaf`` + gradient
+Two layers, for the four cases of ``tests/fixtures/make_eprop_fixtures.py`` (A: ``eprop_iaf`` + gradient
 descent; B: ``eprop_iaf_adapt`` + Adam + rate regularisation + ``eprop_isi_trace_cutoff``; C: the
-``bsshslm_2020`` scheme, ALIF, cross-entropy over two readouts, Adam with batches of two trials):
+``bsshslm_2020`` scheme, ALIF, cross-entropy over two readouts, Adam with batches of two trials; D: NEST's
+sine-wave example reduced to 10 inputs and 10 neurons: one optimizer call per spike, cutoff 100 ms,
+``c_reg``, float32-drawn weights, generator offsets, 1000-step iterations):
 
 1. **Stored fixtures** (``tests/fixtures/eprop_nest.npz``): always run, no NEST needed.
 2. **Live NEST** (``pytest.mark.nest``): the same cases rebuilt and run in NEST at test time; skipped
@@ -103,23 +105,28 @@ def check_against(case, ref):
     return worst.max()
 
 
-@pytest.mark.parametrize("name", ["A", "B", "C"])
+@pytest.mark.parametrize("name", ["A", "B", "C", "D"])
 def test_fixture(name):
     check_against(BY_NAME[name], BY_NAME[name]["nest"])
 
 
 def test_fixture_cases_cover_the_issue():
-    a, b, c = BY_NAME["A"], BY_NAME["B"], BY_NAME["C"]
+    a, b, c, d = BY_NAME["A"], BY_NAME["B"], BY_NAME["C"], BY_NAME["D"]
     assert a["model"] == "eprop_iaf" and a["optimizer"]["type"] == "gradient_descent"
     assert b["model"] == "eprop_iaf_adapt" and b["optimizer"]["type"] == "adam"
     assert b["rec_params"]["c_reg"] > 0 and b["rec_params"]["eprop_isi_trace_cutoff"] < b["n_steps_iter"]
     assert c["scheme"] == "bsshslm_2020" and c["loss"] == "cross_entropy" and c["n_out"] == 2
     assert all(x["n_iter"] == 10 for x in (a, b, c))
+    # D: the sine-wave example's features that A and B do not cover
+    assert d["optimizer"]["optimize_each_step"] is False and d["optimizer"]["type"] == "gradient_descent"
+    assert d["rec_params"]["eprop_isi_trace_cutoff"] == d["out_params"]["eprop_isi_trace_cutoff"] == 100.0
+    assert d["rec_params"]["c_reg"] > 0 and d["n_steps_iter"] == 1000 and d["n_iter"] == 3
+    assert np.all(d["arrays"]["W_in"] == d["arrays"]["W_in"].astype(np.float32))
     assert META["nest_version"].startswith("3.10")
 
 
 @pytest.mark.nest
-@pytest.mark.parametrize("name", ["A", "B", "C"])
+@pytest.mark.parametrize("name", ["A", "B", "C", "D"])
 def test_live_nest(name):
     pytest.importorskip("nest")
     case = {c["name"]: c for c in mf.build_cases()}[name]
@@ -128,3 +135,38 @@ def test_live_nest(name):
     # and the stored fixture is what NEST computes today
     for key in ("loss", "wr_w", "final_in", "final_rec", "final_out"):
         np.testing.assert_allclose(ref[key], BY_NAME[name]["nest"][key], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("each, cut", [(False, float("inf")), (True, float("inf")), (False, 40.0)])
+def test_history_bounded_with_silent_input(monkeypatch, each, cut):
+    """A silent presynaptic neuron no longer pins the history (event scheme): its pending window is integrated
+    ("flushed") after ``FLUSH_STEPS`` silent steps, with results bit-identical to never flushing."""
+    from spikeengine.eprop import network
+
+    def train(flush):
+        monkeypatch.setattr(network, "FLUSH_STEPS", flush)
+        rng = np.random.default_rng(5)
+        n_in, n_rec = 4, 5
+        w_rec = rng.normal(0.0, 0.2, (n_rec, n_rec))
+        np.fill_diagonal(w_rec, 0.0)
+        net = EpropNetwork(n_in, EpropIAF(C_m=1.0, E_L=0.0, V_th=0.4, tau_m=20.0, t_ref=0.0, c_reg=0.5,
+                                          eprop_isi_trace_cutoff=cut),
+                           EpropReadout(C_m=1.0, tau_m=15.0, eprop_isi_trace_cutoff=cut),
+                           rng.normal(0.5, 0.3, (n_rec, n_in)), w_rec, rng.normal(0.0, 0.3, (1, n_rec)),
+                           rng.normal(0.0, 1.0, (n_rec, 1)),
+                           optimizer={"type": "gradient_descent", "eta": 1e-3, "optimize_each_step": each})
+        losses, rows = [], []
+        for m in range(20):
+            raster = rng.random((300, n_in)) < 0.05
+            raster[:, 0] = m == 0 and np.arange(300) == 10  # input 0 spikes once, then stays silent
+            losses.append(net.run(raster.astype(float), rng.normal(0.0, 0.3, (300, 1))).loss)
+            rows.append(net._hist["psi"].shape[0])
+        return net, losses, rows
+
+    net, losses, rows = train(200)
+    ref, ref_losses, ref_rows = train(1 << 60)
+    assert losses == ref_losses
+    for name in ("W_in", "W_rec", "W_out"):
+        assert np.array_equal(getattr(net, name), getattr(ref, name))
+    assert max(rows) <= 2 * (200 + 300 + 1)  # buffer capacity: at most twice what is needed
+    assert ref_rows[-1] >= 20 * 300 - 11  # without flushes input 0 pins everything since its spike

@@ -25,31 +25,40 @@ import numba
 import numpy as np
 
 from ._kernels import (
+    F_B1,
+    F_B2,
+    F_CUM,
+    F_EB,
+    F_EP,
+    F_ER,
+    F_M,
+    F_PEND,
+    F_V,
+    F_W,
+    F_ZB,
+    F_ZPB,
+    N_FIELDS,
     column_sums,
-    event_update_out,
-    event_update_rec,
-    event_update_rec_all,
     grow,
     matvec,
+    out_update,
     pairwise_sum,
+    rec_update,
     surrogate,
 )
 
 _JIT = numba.njit(cache=True)
 _TRACES = ("zpb", "zbar", "ebar", "ebar_reg", "eps")
+_FIELD = {"zpb": F_ZPB, "zbar": F_ZB, "ebar": F_EB, "ebar_reg": F_ER, "eps": F_EP, "pend": F_PEND}
 
 
 @_JIT
 def _run_kernel(raster, has_targets, targets, window, T0, h0, dt, ce, symmetric, record,
-                v, r, a, i_in, f_av, z_prev, v_out, i_out, arr_rec, arr_out, tp_in, tp_rec,
-                WT_in, WT_rec, WT_out, B,
-                in_zpb, in_zbar, in_ebar, in_ebar_reg, in_eps, in_cum, in_step, in_m, in_v, in_b1, in_b2,
-                rec_zpb, rec_zbar, rec_ebar, rec_ebar_reg, rec_eps, rec_cum, rec_step, rec_m, rec_v, rec_b1, rec_b2,
-                out_zpb, out_zbar, out_cum, out_step, out_m, out_v, out_b1, out_b2, par,
-                psi_h, L_h, fr_h, err_h,
-                alpha, P_i, I_e, V_min, V_th, beta, rho, refr, kappa, kappa_reg, c_reg, f_tgt, cut,
+                v, r, a, i_in, f_av, z_prev, v_out, i_out, arr_rec, arr_out, tp_in, tp_rec, done_in, done_rec,
+                S_in, STEP_in, S_rec, STEP_rec, S_out, STEP_out, B, par, psi_h, L_h, fr_h, err_h,
+                alpha, P_i, I_e, V_min, V_th, beta, rho, refr, kappa, kappa_reg, c_reg, f_tgt, cut, P,
                 sg_code, sg_h, sg_w,
-                o_kappa, o_P_i, o_I_e, o_V_min, o_E_L, o_cut):
+                o_kappa, o_P_i, o_I_e, o_V_min, o_E_L, o_cut, fast, ucut, flush, cmax_in, cmax_rec):
     """All ``n`` steps of a run. State arrays are updated in place; returns the per-run results.
 
     Returns ``(readout, error, loss, n_spk, spk_t, spk_i, n_ev, ev_step, ev_proj, ev_pre, ev_post, ev_w)``;
@@ -66,7 +75,6 @@ def _run_kernel(raster, has_targets, targets, window, T0, h0, dt, ce, symmetric,
             if j != i:
                 posts[i, q] = j
                 q += 1
-    all_rec = np.arange(n_rec)
     readout = np.empty((n, n_out))
     error = np.zeros((n, n_out))
     loss = 0.0
@@ -90,8 +98,10 @@ def _run_kernel(raster, has_targets, targets, window, T0, h0, dt, ce, symmetric,
     sum_in = np.empty(n_rec)
     sum_rec = np.empty(n_rec)
     buf = np.empty(max(n_in, n_rec, n_out))
-    tbuf = np.empty((6, n_rec))
     each = par[8] != 0.0
+    WT_in = S_in[:, F_W, :]
+    WT_rec = S_rec[:, F_W, :]
+    WT_out = S_out[:, F_W, :]
     for k in range(n):
         t = T0 + k
         h = t - h0
@@ -171,15 +181,10 @@ def _run_kernel(raster, has_targets, targets, window, T0, h0, dt, ce, symmetric,
             ev_w = grow(ev_w, need)
         for p in range(n_ins):
             i = ins[p]
-            if tp_in[i] >= 0 and not each:
-                event_update_rec_all(i, t, tp_in[i], -1, WT_in, in_zpb, in_zbar, in_ebar, in_ebar_reg, in_eps,
-                                     in_cum, in_step, in_m, in_v, in_b1, in_b2, par, psi_h, L_h, fr_h, h0, cut, alpha,
-                                     kappa, kappa_reg, beta, rho, tbuf)
-            elif tp_in[i] >= 0:
-                event_update_rec(i, t, tp_in[i], all_rec, WT_in, n_rec, in_zpb, in_zbar, in_ebar, in_ebar_reg, in_eps,
-                                 in_cum, in_step, in_m, in_v, in_b1, in_b2, par, psi_h, L_h, fr_h, h0, cut, alpha,
-                                 kappa, kappa_reg, beta, rho, True)
+            rec_update(i, tp_in[i], done_in[i], t, -1, True, each, fast, ucut, S_in, STEP_in, par, psi_h, L_h, fr_h,
+                       h0, cut, P)
             tp_in[i] = t
+            done_in[i] = t
             if record:
                 for j in range(n_rec):
                     ev_step[n_ev] = t
@@ -190,18 +195,11 @@ def _run_kernel(raster, has_targets, targets, window, T0, h0, dt, ce, symmetric,
                     n_ev += 1
         for p in range(n_recs):
             i = recs[p]
-            if tp_rec[i] >= 0:
-                if each:
-                    event_update_rec(i, t, tp_rec[i], posts[i], WT_rec, n_rec, rec_zpb, rec_zbar, rec_ebar,
-                                     rec_ebar_reg, rec_eps, rec_cum, rec_step, rec_m, rec_v, rec_b1, rec_b2, par, psi_h,
-                                     L_h, fr_h, h0, cut, alpha, kappa, kappa_reg, beta, rho, True)
-                else:
-                    event_update_rec_all(i, t, tp_rec[i], i, WT_rec, rec_zpb, rec_zbar, rec_ebar, rec_ebar_reg,
-                                         rec_eps, rec_cum, rec_step, rec_m, rec_v, rec_b1, rec_b2, par, psi_h, L_h,
-                                         fr_h, h0, cut, alpha, kappa, kappa_reg, beta, rho, tbuf)
-                event_update_out(i, t, tp_rec[i], WT_out, out_zpb, out_zbar, out_cum, out_step, out_m, out_v,
-                                 out_b1, out_b2, par, err_h, h0, o_cut, o_kappa)
+            rec_update(i, tp_rec[i], done_rec[i], t, i, True, each, fast, ucut, S_rec, STEP_rec, par, psi_h, L_h,
+                       fr_h, h0, cut, P)
+            out_update(i, tp_rec[i], done_rec[i], t, True, each, S_out, STEP_out, par, err_h, h0, o_cut, o_kappa)
             tp_rec[i] = t
+            done_rec[i] = t
             if record:
                 for q in range(n_rec - 1):
                     j = posts[i, q]
@@ -237,6 +235,23 @@ def _run_kernel(raster, has_targets, targets, window, T0, h0, dt, ce, symmetric,
                 spk_t[n_spk] = t
                 spk_i[n_spk] = recs[p]
                 n_spk += 1
+    # flush: integrate the pending windows that are ``flush`` steps or more behind into the synapses (traces and
+    # pending gradient or weight; the weights change at the next spike, as in NEST), so that they stop pinning
+    # the history. Rows up to ``lim - 1`` are final (the learning signal of row ``T0 + n - 1`` comes next run).
+    lim = T0 + n - 1
+    for i in range(n_in):
+        tp = tp_in[i]
+        if tp >= 0 and lim - done_in[i] >= flush and done_in[i] - tp < cmax_in:
+            rec_update(i, tp, done_in[i], lim, -1, False, each, fast, ucut, S_in, STEP_in, par, psi_h, L_h, fr_h, h0,
+                       cut, P)
+            done_in[i] = lim
+    for i in range(n_rec):
+        tp = tp_rec[i]
+        if tp >= 0 and lim - done_rec[i] >= flush and done_rec[i] - tp < cmax_rec:
+            rec_update(i, tp, done_rec[i], lim, i, False, each, fast, ucut, S_rec, STEP_rec, par, psi_h, L_h, fr_h,
+                       h0, cut, P)
+            out_update(i, tp, done_rec[i], lim, False, each, S_out, STEP_out, par, err_h, h0, o_cut, o_kappa)
+            done_rec[i] = lim
     return readout, error, loss, n_spk, spk_t, spk_i, n_ev, ev_step, ev_proj, ev_pre, ev_post, ev_w
 
 
@@ -281,34 +296,50 @@ def run_event(net, raster, targets, window, record_weights, learn):
     v_out, i_out, arr_rec, arr_out = (np.array(st[k], dtype=np.float64) for k in ("v_out", "i_out", "arr_rec",
                                                                                    "arr_out"))
     r = np.array(st["r"], dtype=np.int64)
-    # the kernel works on transposed (n_pre, n_post) copies of the synapse matrices, so that the synapses of one
-    # presynaptic neuron are contiguous; they are written back into the containers after the run
+    tp_in, tp_rec = np.array(st["t_prev_in"], dtype=np.int64), np.array(st["t_prev_rec"], dtype=np.int64)
+    done_in = np.array(st.get("t_done_in", tp_in), dtype=np.int64)
+    done_rec = np.array(st.get("t_done_rec", tp_rec), dtype=np.int64)
+    # the kernel works on packed (n_pre, field, n_post) copies of the synapse state (see :mod:`._kernels`), so
+    # that the synapses of one presynaptic neuron are contiguous; they are written back after the run
     n_rec, n_in = net.n_rec, net.n_in
     shapes = {"in": (n_rec, n_in), "rec": (n_rec, n_rec), "out": (n_out, n_rec)}
     mats = {"in": net.W_in, "rec": net.W_rec, "out": net.W_out}
-    tr = {p: [mats[p]] + [syn[f"{p}_{nm}"] for nm in (_TRACES if p != "out" else _TRACES[:2])]
-          + [x.reshape(shapes[p]) for x in syn[f"{p}_opt"]] for p in shapes}
-    trT = {p: [np.ascontiguousarray(x.T) for x in arrs] for p, arrs in tr.items()}
-    flat = {p: [x.reshape(-1) for x in trT[p][-6:]] for p in trT}
+    for p, shp in shapes.items():  # networks saved before pending windows existed
+        syn.setdefault(f"{p}_pend", np.zeros(shp))
+    names = {"in": _TRACES + ("pend",), "rec": _TRACES + ("pend",), "out": ("zpb", "zbar", "pend")}
+    # gradient descent neither reads nor changes the Adam states (m, v, b1, b2): they are not packed
+    opt_fields = (F_CUM,) if par[0] == 0.0 else (F_CUM, F_M, F_V, F_B1, F_B2)
+    packs = {}
+    for p, (npost, npre) in shapes.items():
+        o_cum, step, o_m, o_v, o_b1, o_b2 = (x.reshape(npost, npre) for x in syn[f"{p}_opt"])
+        fields = [(F_W, mats[p])] + [(_FIELD[nm], syn[f"{p}_{nm}"]) for nm in names[p]]
+        fields += [(f, x) for f, x in zip((F_CUM, F_M, F_V, F_B1, F_B2), (o_cum, o_m, o_v, o_b1, o_b2))
+                   if f in opt_fields]
+        S = np.zeros((npre, N_FIELDS, npost))
+        for f, x in fields:
+            S[:, f, :] = x.T
+        packs[p] = (S, np.ascontiguousarray(step.T), fields, step)
+    P = np.stack([rp["alpha"], rp["kappa"], rp["kappa_reg"], rp["beta"], rp["rho"]])
     out = _run_kernel(
         np.ascontiguousarray(raster, dtype=np.bool_), has_targets, np.ascontiguousarray(targets, dtype=np.float64),
         np.ascontiguousarray(window, dtype=np.float64), T0, net._h0, float(net.dt), net.loss == "cross_entropy",
         net.feedback == "symmetric", bool(record_weights),
-        v, r, a, i_in, f_av, z_prev, v_out, i_out, arr_rec, arr_out, st["t_prev_in"], st["t_prev_rec"],
-        trT["in"][0], trT["rec"][0], trT["out"][0], net.B,
-        *trT["in"][1:6], *flat["in"], *trT["rec"][1:6], *flat["rec"], *trT["out"][1:3], *flat["out"], par,
+        v, r, a, i_in, f_av, z_prev, v_out, i_out, arr_rec, arr_out, tp_in, tp_rec, done_in, done_rec,
+        packs["in"][0], packs["in"][1], packs["rec"][0], packs["rec"][1], packs["out"][0], packs["out"][1], net.B, par,
         hist["psi"], hist["L"], hist["fr"], hist["err"],
         rp["alpha"], rp["P_i"], rp["I_e"], rp["V_min"], rp["V_th"], rp["beta"], rp["rho"], rp["ref_counts"],
-        rp["kappa"], rp["kappa_reg"], rp["c_reg"], rp["f_target_step"], rp["cut"],
+        rp["kappa"], rp["kappa_reg"], rp["c_reg"], rp["f_target_step"], rp["cut"], P,
         rp["sg_code"].astype(np.int64), rp["sg_h"], rp["sg_w"],
-        op["kappa"], op["P_i"], op["I_e"], op["V_min"], op["E_L"], op["cut"])
-    for p in tr:
-        for dst, src in zip(tr[p], trT[p]):
-            dst[...] = src.T
+        op["kappa"], op["P_i"], op["I_e"], op["V_min"], op["E_L"], op["cut"], *net._event_flags())
+    for S, STEP, fields, step in packs.values():
+        for f, x in fields:
+            x[...] = S[:, f, :].T
+        step[...] = STEP.T
     readout, error, loss, n_spk, spk_t, spk_i, n_ev, ev_step, ev_proj, ev_pre, ev_post, ev_w = out
     if n:
         st.update(v=v, r=r, a=a, i_in=i_in, f_av=f_av, z_prev=z_prev, v_out=v_out, i_out=i_out, arr_rec=arr_rec,
                   arr_out=arr_out)
+    st.update(t_prev_in=tp_in, t_prev_rec=tp_rec, t_done_in=done_in, t_done_rec=done_rec)
     st["t"] = T0 + n
     net._trim_history()
     spikes = (spk_t[:n_spk].copy(), spk_i[:n_spk].copy())

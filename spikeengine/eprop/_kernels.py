@@ -1,8 +1,9 @@
 """Numba kernels of the e-prop engine: the optimizer and the event-based per-synapse gradient.
 
-The arithmetic follows EPROP.md §4 and §6 operation by operation. Matrices are (n_post, n_pre); the
-state of synapse ``pre -> post`` sits at ``[post, pre]``. Histories are (n_hist, n_post) arrays whose
-row ``t - h0`` holds the postsynaptic value of step ``t``.
+The arithmetic follows EPROP.md §4 and §6 operation by operation. The network's matrices are
+(n_post, n_pre) (synapse ``pre -> post`` at ``[post, pre]``); the event kernels (:func:`rec_update`,
+:func:`out_update`) work on the packed state ``S[pre, field, post]`` (fields ``F_*``) and ``STEP[pre, post]``.
+Histories are (n_hist, n_post) arrays whose row ``t - h0`` holds the postsynaptic value of step ``t``.
 """
 
 from __future__ import annotations
@@ -58,190 +59,251 @@ def opt_apply(par, idx, g, w, cum, step, m, v, b1, b2, s):
     return w
 
 
-@_JIT
-def event_update_rec(i, t_e, t_prev, posts, WT, n_post, zpbT, zbarT, ebarT, ebar_regT, epsT,
-                     cum, step, m, v, b1, b2, par,
-                     psi_h, L_h, fr_h, h0, cut, alpha, kappa, kappa_reg, beta, rho, adaptive):
-    """Event-based update of the synapses ``i -> posts`` (recurrent targets) at a spike of ``i``.
-
-    ``t_e`` is the step of the triggering spike, ``t_prev`` the step of ``i``'s previous spike. Synapse
-    matrices are transposed, (n_pre, n_post): the state of ``i -> j`` sits at ``[i, j]`` and at the flat
-    index ``i * n_post + j`` of the optimizer arrays.
-    """
-    isi = t_e - t_prev
-    each = par[8] != 0.0
-    for q in range(posts.shape[0]):
-        j = posts[q]
-        s = i * n_post + j
-        w = WT[i, j]
-        n = min(cut[j], isi)
-        zcb = 1.0
-        zp = zpbT[i, j]
-        zb = zbarT[i, j]
-        eb = ebarT[i, j]
-        er = ebar_regT[i, j]
-        ep = epsT[i, j]
-        a = alpha[j]
-        k = kappa[j]
-        kr = kappa_reg[j]
-        g = 0.0
-        for t in range(t_prev, t_prev + n):
-            z = zp
-            zp = zcb
-            zcb = 0.0
-            zb = a * zb + z
-            row = t - h0
-            if adaptive:
-                e = psi_h[row, j] * (zb - beta[j] * ep)
-                ep = rho[j] * ep + e
-            else:
-                e = psi_h[row, j] * zb
-            eb = k * eb + e
-            er = kr * er + (1.0 - kr) * e
-            gt = L_h[row, j] * eb + fr_h[row, j] * er
-            if each:
-                w = opt_apply(par, t + 1, gt, w, cum, step, m, v, b1, b2, s)
-            else:
-                g += gt
-        rem = isi - n
-        if rem > 0:
-            zb *= a ** rem
-            eb *= k ** rem
-            er *= kr ** rem
-            if adaptive:
-                ep *= rho[j] ** rem
-        if not each:
-            w = opt_apply(par, t_e, g, w, cum, step, m, v, b1, b2, s)
-        zpbT[i, j] = zp
-        zbarT[i, j] = zb
-        ebarT[i, j] = eb
-        ebar_regT[i, j] = er
-        epsT[i, j] = ep
-        WT[i, j] = w
+# Packed synapse state of one projection, ``S[pre, field, post]`` (float64; the optimizer step count is the
+# separate int64 array ``STEP[pre, post]``), and packed postsynaptic parameters ``P[row, post]``. A Numba call
+# costs ~35 ns per array argument, so the per-spike kernels take a few packed arrays.
+F_W, F_ZPB, F_ZB, F_EB, F_ER, F_EP, F_PEND, F_CUM, F_M, F_V, F_B1, F_B2 = range(12)
+N_FIELDS = 12
+P_ALPHA, P_KAPPA, P_KREG, P_BETA, P_RHO = range(5)
 
 
 @_JIT
-def event_update_rec_all(i, t_e, t_prev, skip, WT, zpbT, zbarT, ebarT, ebar_regT, epsT,
-                         cum, step, m, v, b1, b2, par,
-                         psi_h, L_h, fr_h, h0, cut, alpha, kappa, kappa_reg, beta, rho, buf):
-    """:func:`event_update_rec` (adaptive form, ``optimize_each_step`` off) for the synapses ``i -> j``, every
-    ``j != skip`` (-1: none), with the time loop outside the neuron loop.
+def rec_update(i, tp, t_from, t_to, skip, close, each, fast, ucut, S, STEP, par, psi_h, L_h, fr_h, h0, cut, P):
+    """The e-prop synapses ``i -> j`` onto recurrent neurons (every ``j != skip``; -1: none) of presynaptic
+    neuron ``i``, whose window was opened by its spike at ``tp`` and is integrated up to ``t_from``.
 
-    The same operations in the same order per synapse as :func:`event_update_rec`, so the same bits; the
-    neuron loop reads the history rows and the (transposed) synapse rows contiguously and its iterations are
-    independent. The ``skip`` entry is computed on and then restored (there is no autapse). ``buf`` is
-    scratch, shape (>= 2, n_post).
+    Integrates the steps ``[t_from, t_to)`` of the window (up to each target's cutoff) into the traces and the
+    pending gradient (``optimize_each_step`` off) or the pending weight (on: one optimizer call per step, index
+    ``t + 1``, starting from the weight at the window's first integration); with ``close``, ``t_to`` is ``i``'s
+    next spike: decay beyond the cutoff, one optimizer call with the window's gradient (or the pending weight
+    becomes the weight), and the next window opens. ``tp < 0`` (the first spike) only opens a window. The
+    arithmetic per synapse is EPROP.md §4 (adaptive form, ``e = psi (z̄ - beta eps)``), operation by
+    operation, however the window is split into calls.
+
+    ``ucut``: the targets' common cutoff (-1: they differ). ``fast``: the targets are LIF neurons with equal
+    ``alpha``, ``kappa``, ``kappa_reg`` and a common cutoff; ``z̄`` is then the same for all synapses of ``i``
+    and the LIF form ``e = psi z̄`` gives the same bits (``z̄ >= 0``, ``beta = 0``); ``eps`` is not maintained.
     """
-    n_post = WT.shape[1]
-    isi = t_e - t_prev
-    zb = zbarT[i]
-    eb = ebarT[i]
-    er = ebar_regT[i]
-    ep = epsT[i]
-    zp = zpbT[i]
-    g = buf[0]
-    zp0 = buf[1]
-    d_zb = d_eb = d_er = d_ep = 0.0
-    if skip >= 0:
-        d_zb, d_eb, d_er, d_ep = zb[skip], eb[skip], er[skip], ep[skip]
-    nmin = isi
-    nmax = 0
-    for j in range(n_post):
-        zp0[j] = zp[j]
-        g[j] = 0.0
-        nj = min(cut[j], isi)
-        nmin = min(nmin, nj)
-        nmax = max(nmax, nj)
-    # z is the stored z_prev in the first step, 1 (the spike at t_prev) in the second, then 0
-    for u in range(nmin):
-        row = t_prev + u - h0
-        zc = 1.0 if u == 1 else 0.0
+    n_post = S.shape[2]
+    s = S[i]
+    stp = STEP[i]
+    if tp < 0:
         for j in range(n_post):
-            z = zp0[j] if u == 0 else zc
-            zbj = alpha[j] * zb[j] + z
-            e = psi_h[row, j] * (zbj - beta[j] * ep[j])
-            ep[j] = rho[j] * ep[j] + e
-            ebj = kappa[j] * eb[j] + e
-            erj = kappa_reg[j] * er[j] + (1.0 - kappa_reg[j]) * e
-            g[j] += L_h[row, j] * ebj + fr_h[row, j] * erj
-            zb[j] = zbj
-            eb[j] = ebj
-            er[j] = erj
-    if nmax > nmin:  # per-neuron cutoffs differ
+            if j != skip:
+                s[F_PEND, j] = s[F_W, j] if each else 0.0
+        return
+    if n_post == 0 or (n_post == 1 and skip == 0):
+        return
+    kind, eta, bs, beta1, beta2, eps_o, wmin, wmax = par[0], par[1], par[2], par[3], par[4], par[5], par[6], par[7]
+    ibs = int(bs)
+    if each and t_from == tp:  # the per-step updates start from the weight at the window's first integration
         for j in range(n_post):
-            for u in range(nmin, min(cut[j], isi)):
-                row = t_prev + u - h0
-                z = zp0[j] if u == 0 else (1.0 if u == 1 else 0.0)
-                zbj = alpha[j] * zb[j] + z
-                e = psi_h[row, j] * (zbj - beta[j] * ep[j])
-                ep[j] = rho[j] * ep[j] + e
-                ebj = kappa[j] * eb[j] + e
-                erj = kappa_reg[j] * er[j] + (1.0 - kappa_reg[j]) * e
-                g[j] += L_h[row, j] * ebj + fr_h[row, j] * erj
-                zb[j] = zbj
-                eb[j] = ebj
-                er[j] = erj
-    base = i * n_post
-    kind, eta, beta1, beta2, eps_o, wmin, wmax = par[0], par[1], par[3], par[4], par[5], par[6], par[7]
-    bs = int(par[2])
-    cur = 1 + t_e // bs
-    bsf = float(bs)
-    for j in range(n_post):
-        if j == skip:
-            continue
-        nj = min(cut[j], isi)
+            if j != skip:
+                s[F_PEND, j] = s[F_W, j]
+    if each or ucut < 0:  # one synapse at a time (the presynaptic spike enters z̄ at u = 1; u = 0 uses zpb)
+        for j in range(n_post):
+            if j == skip:
+                continue
+            ua = min(cut[j], t_from - tp)
+            ub = min(cut[j], t_to - tp)
+            if ub <= ua:
+                continue
+            zb = s[F_ZB, j]
+            eb = s[F_EB, j]
+            er = s[F_ER, j]
+            ep = s[F_EP, j]
+            p = s[F_PEND, j]
+            c, st, mm, vv, q1, q2 = s[F_CUM, j], stp[j], s[F_M, j], s[F_V, j], s[F_B1, j], s[F_B2, j]
+            a = P[P_ALPHA, j]
+            k = P[P_KAPPA, j]
+            kr = P[P_KREG, j]
+            be = P[P_BETA, j]
+            rh = P[P_RHO, j]
+            for u in range(ua, ub):
+                z = s[F_ZPB, j] if u == 0 else (1.0 if u == 1 else 0.0)
+                t = tp + u
+                row = t - h0
+                zb = a * zb + z
+                e = psi_h[row, j] * (zb - be * ep)
+                ep = rh * ep + e
+                eb = k * eb + e
+                er = kr * er + (1.0 - kr) * e
+                gt = L_h[row, j] * eb + fr_h[row, j] * er
+                if each:
+                    p, c, st, mm, vv, q1, q2 = opt_scalar(kind, eta, float(ibs), beta1, beta2, eps_o, wmin, wmax,
+                                                          1 + (t + 1) // ibs, gt, p, c, st, mm, vv, q1, q2)
+                else:
+                    p += gt
+            s[F_ZB, j] = zb
+            s[F_EB, j] = eb
+            s[F_ER, j] = er
+            s[F_EP, j] = ep
+            s[F_PEND, j] = p
+            s[F_CUM, j], stp[j], s[F_M, j], s[F_V, j], s[F_B1, j], s[F_B2, j] = c, st, mm, vv, q1, q2
+    else:
+        ua = min(ucut, t_from - tp)
+        ub = min(ucut, t_to - tp)
+        if ub > ua:
+            d_zb, d_eb, d_er, d_ep, d_g = 0.0, 0.0, 0.0, 0.0, 0.0
+            if skip >= 0:  # computed on, then restored (there is no autapse)
+                d_zb, d_eb, d_er = s[F_ZB, skip], s[F_EB, skip], s[F_ER, skip]
+                d_ep, d_g = s[F_EP, skip], s[F_PEND, skip]
+            if fast:
+                j0 = 1 if skip == 0 else 0
+                a = P[P_ALPHA, j0]
+                k = P[P_KAPPA, j0]
+                kr = P[P_KREG, j0]
+                omk = 1.0 - kr
+                zs = s[F_ZB, j0]
+                for u in range(ua, ub):
+                    z = s[F_ZPB, j0] if u == 0 else (1.0 if u == 1 else 0.0)
+                    zs = a * zs + z
+                    row = tp + u - h0
+                    for j in range(n_post):
+                        e = psi_h[row, j] * zs
+                        ebj = k * s[F_EB, j] + e
+                        erj = kr * s[F_ER, j] + omk * e
+                        s[F_PEND, j] += L_h[row, j] * ebj + fr_h[row, j] * erj
+                        s[F_EB, j] = ebj
+                        s[F_ER, j] = erj
+                for j in range(n_post):
+                    s[F_ZB, j] = zs
+            else:
+                for u in range(ua, ub):
+                    row = tp + u - h0
+                    zc = 1.0 if u == 1 else 0.0
+                    for j in range(n_post):
+                        z = s[F_ZPB, j] if u == 0 else zc
+                        zbj = P[P_ALPHA, j] * s[F_ZB, j] + z
+                        e = psi_h[row, j] * (zbj - P[P_BETA, j] * s[F_EP, j])
+                        s[F_EP, j] = P[P_RHO, j] * s[F_EP, j] + e
+                        ebj = P[P_KAPPA, j] * s[F_EB, j] + e
+                        erj = P[P_KREG, j] * s[F_ER, j] + (1.0 - P[P_KREG, j]) * e
+                        s[F_PEND, j] += L_h[row, j] * ebj + fr_h[row, j] * erj
+                        s[F_ZB, j] = zbj
+                        s[F_EB, j] = ebj
+                        s[F_ER, j] = erj
+            if skip >= 0:
+                s[F_ZB, skip], s[F_EB, skip], s[F_ER, skip] = d_zb, d_eb, d_er
+                s[F_EP, skip], s[F_PEND, skip] = d_ep, d_g
+    if not close:
+        return
+    # ---- close the window at the spike t_e = t_to
+    isi = t_to - tp
+    cur = 1 + t_to // ibs
+    if fast:
+        j0 = 1 if skip == 0 else 0
+        nj = min(cut[j0], isi)
         rem = isi - nj
         if rem > 0:
-            zb[j] *= alpha[j] ** rem
-            eb[j] *= kappa[j] ** rem
-            er[j] *= kappa_reg[j] ** rem
-            ep[j] *= rho[j] ** rem
-        q = base + j
-        WT[i, j], cum[q], step[q], m[q], v[q], b1[q], b2[q] = opt_scalar(
-            kind, eta, bsf, beta1, beta2, eps_o, wmin, wmax, cur, g[j], WT[i, j], cum[q], step[q], m[q], v[q], b1[q],
-            b2[q])
-        if nj >= 2:
-            zp[j] = 0.0
-        elif nj == 1:
-            zp[j] = 1.0
-    if skip >= 0:
-        zb[skip], eb[skip], er[skip], ep[skip] = d_zb, d_eb, d_er, d_ep
+            zs = s[F_ZB, j0] * P[P_ALPHA, j0] ** rem
+            kk = P[P_KAPPA, j0] ** rem
+            qq = P[P_KREG, j0] ** rem
+            for j in range(n_post):
+                if j != skip:
+                    s[F_ZB, j] = zs
+                    s[F_EB, j] *= kk
+                    s[F_ER, j] *= qq
+        if nj >= 1:
+            zpn = 0.0 if nj >= 2 else 1.0
+            for j in range(n_post):
+                if j != skip:
+                    s[F_ZPB, j] = zpn
+    else:
+        for j in range(n_post):
+            if j == skip:
+                continue
+            nj = min(cut[j], isi)
+            rem = isi - nj
+            if rem > 0:
+                s[F_ZB, j] *= P[P_ALPHA, j] ** rem
+                s[F_EB, j] *= P[P_KAPPA, j] ** rem
+                s[F_ER, j] *= P[P_KREG, j] ** rem
+                s[F_EP, j] *= P[P_RHO, j] ** rem
+            if nj >= 2:
+                s[F_ZPB, j] = 0.0
+            elif nj == 1:
+                s[F_ZPB, j] = 1.0
+    if each:
+        for j in range(n_post):
+            if j != skip:
+                s[F_W, j] = s[F_PEND, j]
+    elif kind == 0.0:  # opt_scalar's gradient descent, without the Adam states
+        for j in range(n_post):
+            if j == skip:
+                continue
+            c = s[F_CUM, j] + s[F_PEND, j]
+            s[F_PEND, j] = 0.0
+            if stp[j] < cur:
+                c /= bs
+                w = s[F_W, j] - eta * c
+                c = 0.0
+                stp[j] = cur
+                s[F_W, j] = max(wmin, min(w, wmax))
+            s[F_CUM, j] = c
+    else:
+        for j in range(n_post):
+            if j == skip:
+                continue
+            s[F_W, j], s[F_CUM, j], stp[j], s[F_M, j], s[F_V, j], s[F_B1, j], s[F_B2, j] = opt_scalar(
+                kind, eta, bs, beta1, beta2, eps_o, wmin, wmax, cur, s[F_PEND, j], s[F_W, j], s[F_CUM, j], stp[j],
+                s[F_M, j], s[F_V, j], s[F_B1, j], s[F_B2, j])
+            s[F_PEND, j] = 0.0
 
 
 @_JIT
-def event_update_out(i, t_e, t_prev, WT, zpbT, zbarT, cum, step, m, v, b1, b2, par, err_h, h0, cut, kappa_out):
-    """Event-based update of the synapses ``i -> every readout`` at a spike of recurrent neuron ``i``
-    (transposed layout, see :func:`event_update_rec`)."""
-    isi = t_e - t_prev
-    each = par[8] != 0.0
-    n_out = WT.shape[1]
+def out_update(i, tp, t_from, t_to, close, each, S, STEP, par, err_h, h0, cut, kappa_out):
+    """:func:`rec_update` for the synapses ``i -> every readout`` (``g_t = err^t z̄``, no ``psi``, no
+    regularisation)."""
+    n_out = S.shape[2]
+    s = S[i]
+    stp = STEP[i]
+    if tp < 0:
+        for k in range(n_out):
+            s[F_PEND, k] = s[F_W, k] if each else 0.0
+        return
+    kind, eta, bs, beta1, beta2, eps_o, wmin, wmax = par[0], par[1], par[2], par[3], par[4], par[5], par[6], par[7]
+    ibs = int(bs)
+    cur = 1 + t_to // ibs
+    isi = t_to - tp
+    if each and t_from == tp:  # see rec_update
+        for k in range(n_out):
+            s[F_PEND, k] = s[F_W, k]
     for k in range(n_out):
-        s = i * n_out + k
-        w = WT[i, k]
-        n = min(cut[k], isi)
-        zcb = 1.0
-        zp = zpbT[i, k]
-        zb = zbarT[i, k]
+        ua = min(cut[k], t_from - tp)
+        ub = min(cut[k], t_to - tp)
+        zb = s[F_ZB, k]
+        p = s[F_PEND, k]
         a = kappa_out[k]
-        g = 0.0
-        for t in range(t_prev, t_prev + n):
-            z = zp
-            zp = zcb
-            zcb = 0.0
+        for u in range(ua, ub):
+            z = s[F_ZPB, k] if u == 0 else (1.0 if u == 1 else 0.0)
+            t = tp + u
             zb = a * zb + z
             gt = err_h[t - h0, k] * zb
             if each:
-                w = opt_apply(par, t + 1, gt, w, cum, step, m, v, b1, b2, s)
+                p, s[F_CUM, k], stp[k], s[F_M, k], s[F_V, k], s[F_B1, k], s[F_B2, k] = opt_scalar(
+                    kind, eta, float(ibs), beta1, beta2, eps_o, wmin, wmax, 1 + (t + 1) // ibs, gt, p, s[F_CUM, k],
+                    stp[k], s[F_M, k], s[F_V, k], s[F_B1, k], s[F_B2, k])
             else:
-                g += gt
-        rem = isi - n
-        if rem > 0:
-            zb *= a ** rem
-        if not each:
-            w = opt_apply(par, t_e, g, w, cum, step, m, v, b1, b2, s)
-        zpbT[i, k] = zp
-        zbarT[i, k] = zb
-        WT[i, k] = w
+                p += gt
+        if close:
+            n = min(cut[k], isi)
+            rem = isi - n
+            if rem > 0:
+                zb *= a ** rem
+            if each:
+                s[F_W, k] = p
+            else:
+                s[F_W, k], s[F_CUM, k], stp[k], s[F_M, k], s[F_V, k], s[F_B1, k], s[F_B2, k] = opt_scalar(
+                    kind, eta, bs, beta1, beta2, eps_o, wmin, wmax, cur, p, s[F_W, k], s[F_CUM, k], stp[k], s[F_M, k],
+                    s[F_V, k], s[F_B1, k], s[F_B2, k])
+                p = 0.0
+            if n >= 2:
+                s[F_ZPB, k] = 0.0
+            elif n == 1:
+                s[F_ZPB, k] = 1.0
+        s[F_ZB, k] = zb
+        s[F_PEND, k] = p
 
 
 @_JIT

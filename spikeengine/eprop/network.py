@@ -18,6 +18,10 @@ SCHEMES = ("event", "bsshslm_2020")
 LOSSES = ("mse", "cross_entropy")
 FEEDBACK = ("random", "symmetric")
 _BIG = 1 << 60  # "infinite" cutoff, in steps
+#: Event scheme: at the end of a run, the pending window of a presynaptic neuron silent for this many steps is
+#: integrated into its synapses (NEST's flush events, ``flush_event_send_interval``), so that the history holds
+#: at most about this many steps besides the run's own (results do not depend on it).
+FLUSH_STEPS = 1000
 
 
 class EpropResult:
@@ -309,11 +313,14 @@ class EpropNetwork:
             "v_out": op["V_m"].copy(), "i_out": np.zeros(n_out), "arr_rec": np.zeros(n_rec),
             "arr_out": np.zeros(n_out), "t_prev_in": np.full(n_in, -1, dtype=np.int64),
             "t_prev_rec": np.full(n_rec, -1, dtype=np.int64),
+            # event scheme: the step up to which each presynaptic neuron's window is integrated (flushes)
+            "t_done_in": np.full(n_in, -1, dtype=np.int64), "t_done_rec": np.full(n_rec, -1, dtype=np.int64),
         }
         opt = self.optimizer
         self._syn = {}
         for p, (npost, npre) in (("in", (n_rec, n_in)), ("rec", (n_rec, n_rec)), ("out", (n_out, n_rec))):
-            for nm in ("zpb", "zbar", "ebar", "ebar_reg", "eps"):
+            # pend: the pending gradient (optimize_each_step off) or weight (on) of a flushed window
+            for nm in ("zpb", "zbar", "ebar", "ebar_reg", "eps", "pend"):
                 self._syn[f"{p}_{nm}"] = np.zeros((npost, npre))
             s = opt.new_state((npost, npre))
             self._syn[f"{p}_opt"] = tuple(x.reshape(-1) for x in (s.cum, s.step, s.m, s.v, s.b1, s.b2))
@@ -331,23 +338,52 @@ class EpropNetwork:
         return self._state["t"]
 
     def _grow_history(self, t_end):
-        have = self._h0 + self._hist["psi"].shape[0]
-        if t_end > have:
-            extra = t_end - have
-            for k, a in self._hist.items():
-                self._hist[k] = np.concatenate([a, np.zeros((extra, a.shape[1]))])
+        """Make the history rows ``[h0, t_end)`` available; the rows from the current step on are zeroed.
+
+        The arrays are buffers with spare capacity (doubled when full), so that a run costs no full copy.
+        """
+        t = self._state["t"]
+        need = t_end - self._h0
+        for k, a in self._hist.items():
+            if a.shape[0] < need:
+                b = np.zeros((max(need, 2 * a.shape[0]), a.shape[1]))
+                m = min(a.shape[0], t - self._h0)
+                b[:m] = a[:m]
+                a = self._hist[k] = b
+            elif k in ("L", "err") or self.scheme != "event":  # the event kernel writes psi and fr every step
+                a[t - self._h0:need] = 0.0
 
     def _trim_history(self):
-        tp = np.concatenate([self._state["t_prev_in"], self._state["t_prev_rec"]])
-        tp = tp[tp >= 0]
-        keep = self._state["t"] - 1
-        if tp.size:
-            keep = min(keep, int(tp.min()))
+        """Event scheme: drop the rows no pending window can read any more (in place, no reallocation).
+
+        A presynaptic neuron pins the rows from the step its window is integrated up to (its last spike, or its
+        last flush), unless the window already reached the cutoff of every target.
+        """
+        st = self._state
+        keep = st["t"] - 1
+        c_in = int(self._rec_arrays["cut"].max(initial=0))
+        c_rec = max(c_in, int(self._out_arrays["cut"].max()))
+        for tp, done, cmax in ((st["t_prev_in"], st["t_done_in"], c_in), (st["t_prev_rec"], st["t_done_rec"], c_rec)):
+            pin = done[(tp >= 0) & (done - tp < cmax)]
+            if pin.size:
+                keep = min(keep, int(pin.min()))
         cut = keep - self._h0
         if cut > 0:
-            for k, a in self._hist.items():
-                self._hist[k] = a[cut:].copy()
+            m = max(st["t"] - keep, 0)
+            for a in self._hist.values():
+                a[:m] = a[cut:cut + m]
             self._h0 = keep
+
+    def _event_flags(self):
+        """Event-scheme kernel constants: ``(fast, ucut, flush, cmax_in, cmax_rec)`` (see :mod:`._kernels`)."""
+        rp, op = self._rec_arrays, self._out_arrays
+        cut = rp["cut"]
+        ucut = int(cut[0]) if (cut == cut[0]).all() else -1
+        lif = not rp["beta"].any() and not rp["rho"].any()
+        same = all((rp[k] == rp[k][0]).all() for k in ("alpha", "kappa", "kappa_reg"))
+        fast = bool(lif and same and ucut >= 0)
+        c_in = int(cut.max())
+        return fast, ucut, FLUSH_STEPS, c_in, max(c_in, int(op["cut"].max()))
 
     # ------------------------------------------------------------------ running
     def run(self, inputs, targets=None, *, n_steps=None, learning_window=None, learn=True, record_weights=False):
@@ -427,7 +463,7 @@ class EpropNetwork:
             if n_steps is not None and raster.shape[0] != n_steps:
                 raise NetworkError(f"EpropNetwork.run: the input raster has {raster.shape[0]} steps; targets have "
                                    f"{n_steps}")
-            if not np.isin(raster, (0, 1)).all():
+            if raster.dtype != np.bool_ and not ((raster == 0) | (raster == 1)).all():
                 raise NetworkError("EpropNetwork.run: the input raster must hold 0/1 values")
             return raster.astype(bool)
         if n_steps is None:
