@@ -15,6 +15,12 @@ learning; the training state is restored afterwards) and the test error is print
 test error <= 10 % within 500 iterations (``--iterations`` default 500; each is 32 trials of 2250 ms).
 ``--early-stop E`` stops once the test error is <= E. ``--quick`` runs a small smoke test (shortened
 task: 15 ms cues, 20 ms delay, 15 ms recall; 20 neurons; 2 trials per iteration; 3 iterations).
+``--history JSON`` saves loss, accuracy and test error per iteration.
+
+Measured (seed 1, 64 test trials; ``--early-stop 0.10``): test error 0.61 at iteration 10, 0.22 at 50,
+0.16 at 120, 0.11 at 300 and 0.078 at 320 (first <= 10 %), in 18 min (3.4 s per iteration of 32 trials,
+on a shared 2-core machine). Continued from that checkpoint to iteration 500 (on fresh trials) the test
+error stays between 0.016 and 0.17 (min 0.016 at 450; 0.17 at 500): the 64-trial estimate is noisy.
 
 Run: python examples/eprop_evidence_accumulation.py [--iterations N] [--quick] [--plot PNG]
 """
