@@ -26,6 +26,17 @@ from .surrogates import SURROGATES, surrogate_code
 _INF = math.inf
 
 
+def merge_params(name, defaults, params):
+    """``defaults`` updated with ``params``; unknown names raise, naming the class and the known ones."""
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise ParameterError(f"{name}: unknown parameter(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(defaults))}")
+    p = dict(defaults)
+    p.update(params)
+    return p
+
+
 class _EpropModel:
     """A set of named scalar parameters with NEST's defaults; unknown names and bad values raise."""
 
@@ -38,12 +49,7 @@ class _EpropModel:
 
     def __init__(self, **params):
         name = type(self).__name__
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise ParameterError(f"{name}: unknown parameter(s) {', '.join(unknown)}; "
-                                 f"known: {', '.join(sorted(self.defaults))}")
-        p = dict(self.defaults)
-        p.update(params)
+        p = merge_params(name, self.defaults, params)
         for k, v in p.items():
             if isinstance(self.defaults[k], bool):
                 if not isinstance(v, (bool, int)):

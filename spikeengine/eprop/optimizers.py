@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from ..errors import ParameterError
+from .models import merge_params
 
 GD, ADAM = 0, 1
 
@@ -38,12 +39,7 @@ class _Optimizer:
 
     def __init__(self, **params):
         name = type(self).__name__
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise ParameterError(f"{name}: unknown parameter(s) {', '.join(unknown)}; "
-                                 f"known: {', '.join(sorted(self.defaults))}")
-        p = dict(self.defaults)
-        p.update(params)
+        p = merge_params(name, self.defaults, params)
         for k, v in p.items():
             if k == "optimize_each_step":
                 p[k] = bool(v)
