@@ -191,6 +191,7 @@ def test_more_exit_codes(files, capsys, monkeypatch):
     assert code == 3 and ".npz or .csv" in err
 
 
+@pytest.mark.slow  # each simulator runs in its own process: ~45 s of Numba compilation without the extension
 def test_bench_subcommand_json(capsys):
     code = main(["bench", "--nets", "cuba-200", "--duration", "20", "--simulators", "spikeengine", "--json"])
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -203,7 +204,8 @@ NMNIST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "
 
 @pytest.mark.skipif(not os.path.isdir(NIR), reason=f"NIR paper files not found at {NIR}")
 @pytest.mark.parametrize("name, dt", [("lif_norse.nir", 1e-4), ("two_lif_neurons.nir", 1e-4),
-                                      ("braille_noDelay_bias_zero.nir", 1e-4), ("cnn_sinabs.nir", 1e-3)])
+                                      ("braille_noDelay_bias_zero.nir", 1e-4),
+                                      pytest.param("cnn_sinabs.nir", 1e-3, marks=pytest.mark.slow)])
 def test_nir_paper_files_round_trip_through_every_format(tmp_path, capsys, name, dt):
     src = os.path.join(NIR, name)
     nets = {"nir": load_network(src, dt=dt)}

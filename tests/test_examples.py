@@ -4,6 +4,8 @@ import json
 import os
 import runpy
 
+import pytest
+
 EX = os.path.join(os.path.dirname(__file__), "..", "examples")
 
 
@@ -11,6 +13,7 @@ def _main(name):
     return runpy.run_path(os.path.join(EX, name), run_name="example")["main"]
 
 
+@pytest.mark.slow  # runs the command line in a subprocess: ~45 s of Numba compilation without the extension
 def test_save_and_run(tmp_path, capsys, monkeypatch):
     root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
     monkeypatch.setenv("PYTHONPATH", root + os.pathsep + os.environ.get("PYTHONPATH", ""))
