@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 from . import io as io  # sensor streams: spikeengine.io.read_events, SensorMap, ...
 from . import plasticity as plasticity  # noqa: E402  (spikeengine.plasticity.from_nest, ...)
 from .btsp import BTSP
+from .clocked import Clocked
 from .connectors import AllToAll, FixedInDegree, FixedProbability, FromArrays, OneToOne, from_sparse
 from .errors import BackendError, InputFormatError, NetworkError, ParameterError, SpikeEngineError
 from .files import load_network, save_network
@@ -54,7 +55,7 @@ def show_config(file=None):
 
 
 __all__ = [
-    "ALIF", "IF", "LIF", "AllToAll", "BackendError", "FixedInDegree", "FixedProbability", "FromArrays",
+    "ALIF", "IF", "LIF", "AllToAll", "BackendError", "Clocked", "FixedInDegree", "FixedProbability", "FromArrays",
     "InputFormatError", "LIFExp", "LeakyIntegrator", "Network", "NetworkError", "OneToOne", "ParameterError",
     "Parrot", "Population", "Projection", "SpikeEngineError", "from_sparse", "iaf_psc_delta", "iaf_psc_exp",
     "load_network", "save_network", "show_config", "__version__", "STDP", "TripletSTDP", "DopamineSTDP", "BTSP",

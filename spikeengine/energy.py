@@ -205,9 +205,15 @@ class EnergyReport:
         r.backend = sim.backend.name
         c = sim.ctr
         r.spikes = int(c[dt.C_SPK])
-        r.synops = int(c[dt.C_SYNEV])
+        cnt = sim.counters()  # with the work of clocked populations
+        r.synops = cnt["synaptic_events"]
         r.drive_events = int(c[dt.C_KICK])
-        r.neuron_updates = int(c[dt.C_UPD])
+        r.neuron_updates = cnt["neuron_updates"]
+        steps = {}  # clocked populations: one update per neuron and step
+        if sim.cosim is not None:
+            for pop in net.populations:
+                if getattr(pop.model, "clocked", False):
+                    steps[pop.name] = sim.cosim.updates_of(pop)
         bins, counts = sim.active_table()
         r._bins, r._counts = bins.copy(), counts.copy()
 
@@ -217,17 +223,22 @@ class EnergyReport:
             model = None if pop.model is None else type(pop.model).__name__
             r.populations.append({
                 "name": pop.name, "size": pop.size, "model": model, "input": pop.source is not None,
-                "spikes": int(sim.nspk[sl].sum()), "updates": int(sim.nupd[sl].sum()),
+                "spikes": int(sim.nspk[sl].sum()), "updates": steps.get(pop.name, int(sim.nupd[sl].sum())),
                 "synops_out": 0, "effective_synops_out": 0})
         index = {pop.name: k for k, pop in enumerate(net.populations)}
         r.projections = []
         locate = _group_locator(sim)
+        clocked = {id(q) for q in sim.cosim.projections} if sim.cosim is not None else set()
         for p in net.projections:
-            if p.is_plastic:  # plastic synapses have delay groups of their own
+            if id(p) in clocked:  # delivered by the clocked domains: once per presynaptic spike
+                grp = np.empty(0, np.int64)
+                uses = sim.nspk[np.asarray(p.sources, np.int64) + p.pre.first]
+            elif p.is_plastic:  # plastic synapses have delay groups of their own
                 grp = np.searchsorted(sim.g_syn, sim._csr[id(p)], side="right") - 1
+                uses = sim.g_cnt[grp]
             else:
                 grp = locate(np.asarray(p.sources, np.int64) + p.pre.first, p.delays)
-            uses = sim.g_cnt[grp]
+                uses = sim.g_cnt[grp]
             w = np.broadcast_to(np.asarray(p.weights, np.float64), uses.shape)
             nz = w != 0
             if len(p):  # the dense matrix NeuroBench sees: multapses summed per (pre, post) pair

@@ -15,7 +15,7 @@ import json
 import os
 
 from ._atomic import atomic_write, atomic_write_text
-from .errors import InputFormatError, ParameterError
+from .errors import InputFormatError, NetworkError, ParameterError
 
 FORMATS = {"native": (".h5", ".hdf5", ".se"), "nir": (".nir",), "graphml": (".graphml",), "json": (".json",)}
 
@@ -81,6 +81,10 @@ def load_network(path, format=None, backend=None, **nir_options):
 def save_network(net, path, format=None):
     """Write ``net`` to ``path`` in the format its extension (or ``format``) names."""
     fmt = network_format(path, format)
+    for p in net.populations:
+        if getattr(p.model, "clocked", False):
+            raise NetworkError(f"{path}: the clocked population {p.name!r} ({p.model!r}) cannot be saved yet; "
+                               "network files hold event-driven populations only")
     if fmt == "native":
         from .native import save
 

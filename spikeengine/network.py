@@ -101,6 +101,9 @@ class Population:
 
         if self.is_source or self.model.kind == KIND_PARROT:
             raise NetworkError(f"{_label(self)}: Poisson input needs an integrating neuron model")
+        if getattr(self.model, "clocked", False):
+            raise NetworkError(f"clocked {_label(self)}: per-neuron Poisson drives are event-driven; connect a "
+                               "net.poisson_source(...) to it instead")
         rate = _per_unit(rate, self.size, f"{_label(self)}: Poisson input rate")
         weight = _per_unit(weight, self.size, f"{_label(self)}: Poisson input weight")
         if not np.all(np.isfinite(rate)) or (rate < 0).any():
@@ -149,6 +152,9 @@ class Population:
             return
         if self.is_source or what not in VAR_CODES or what not in self.model.state_vars:
             allowed = () if self.is_source else self.model.state_vars
+            if getattr(self.model, "clocked", False):
+                raise ParameterError(f"clocked {_label(self)}: cannot record {what!r}; clocked populations record "
+                                     "spikes only")
             raise ParameterError(f"{_label(self)}: cannot record {what!r}; recordable: spikes, {', '.join(allowed)}")
         if (interval is None) == (times is None):
             raise ParameterError(f"{_label(self)}: give exactly one of interval or times to record {what!r}")
@@ -527,6 +533,7 @@ class Network:
         self.backend_name = backend
         self.populations = []
         self.projections = []
+        self._blocks = []  # e-prop blocks (Network.eprop)
         self._n = 0
         self._sim = None
         #: free-form provenance, saved with the network (e.g. the options a NIR import assumed)
@@ -673,6 +680,54 @@ class Network:
         if not np.all(np.isfinite(rate)) or (rate < 0).any():
             raise ParameterError(f"poisson source {name!r}: rates must be finite and >= 0 Hz")
         return self._add(name, size, None, ("poisson", rate), prefix="source")
+
+    def eprop(self, network, inputs=None, delay=None, name=None):
+        """Run an :class:`~spikeengine.eprop.EpropNetwork` inside this network, on its clock ``dt``.
+
+        Its recurrent neurons become a clocked population (``block.rec``) whose spikes travel as events
+        with delays to any population; neuron ``i`` of ``inputs`` (any population: spike sources, streams,
+        event-driven or clocked neurons) is its input ``i``. Learning happens online while the network
+        runs, with the targets given by :meth:`EpropBlock.set_targets`.
+
+        Parameters
+        ----------
+        network : EpropNetwork
+            The e-prop network (its weights and state are used and updated in place).
+        inputs : Population, optional
+            Of size ``network.n_in``; required when ``n_in > 0``.
+        delay : float, optional
+            Input delay in ms, >= ``dt`` (default ``dt``, as NEST requires). A spike of input ``i`` emitted at
+            ``t`` is the input spike of the update that ends at ``ceil((t + delay) / dt) * dt - dt``: it
+            updates the e-prop synapses then and acts on the recurrent neurons in the next update.
+        name : str, optional
+            Prefix of the block's populations ``<name>.rec`` and ``<name>.out`` (default ``eprop<k>``).
+
+        Returns
+        -------
+        EpropBlock
+
+        Examples
+        --------
+        >>> import numpy as np, spikeengine as se
+        >>> from spikeengine.eprop import EpropNetwork, EpropIAF, EpropReadout
+        >>> net = se.Network()
+        >>> src = net.spike_source([[2.0, 4.0], [3.0]])
+        >>> ep = EpropNetwork(2, EpropIAF(C_m=1.0, E_L=0.0, V_th=0.03, t_ref=0.0), EpropReadout(C_m=1.0),
+        ...                   W_in=np.full((3, 2), 0.02), W_rec=np.zeros((3, 3)), W_out=np.full((1, 3), 0.1),
+        ...                   B=np.ones((3, 1)))
+        >>> blk = net.eprop(ep, inputs=src)
+        >>> blk.rec.record("spikes")
+        >>> net.run(10.0)
+        >>> blk.rec.spikes[0].tolist()
+        [4.0, 4.0, 4.0]
+        """
+        self._check_mutable()
+        from .eprop.block import EpropBlock
+
+        name = name or f"eprop{len(self._blocks)}"
+        blk = EpropBlock(self, network, inputs, delay, name)
+        self._blocks.append(blk)
+        return blk
 
     def connect(self, pre, post, rule="all_to_all", weight=1.0, delay=1.0, name=None, plasticity=None):
         """Connect ``pre`` to ``post``; returns the :class:`Projection`.

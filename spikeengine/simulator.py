@@ -143,7 +143,16 @@ class Simulator:
         np.cumsum(np.bincount(owner, minlength=n), out=self.d_ptr[1:])
         S0[:, dt.S_TK] = np.where(np.diff(self.d_ptr) > 0, -1.0, _INF)  # -1: first kick not drawn yet
 
+        # projections onto clocked populations are delivered by the clocked domains (spikeengine.clocked)
+        self._kprojs = [p for p in net.projections if not getattr(p.post.model, "clocked", False)]
         self._compile_synapses()
+        self.cosim = None
+        if any(getattr(p.model, "clocked", False) for p in net.populations):
+            from .clocked import CoSim
+
+            if self.btsp:
+                raise NetworkError("BTSP projections and clocked populations cannot share a network yet")
+            self.cosim = CoSim(self)
 
         # neurons that can reach threshold between inputs are advanced at every window end
         spiking = np.isin(kinds, (dt.KIND_LIF, dt.KIND_LIF_EXP, dt.KIND_IF)) & (P[:, dt.P_V_TH] < _INF)
@@ -166,7 +175,7 @@ class Simulator:
         Sources and targets are int32 while sorting, and delays are only sorted when they differ,
         so the build needs about 30 bytes per synapse on top of the projections' own arrays.
         """
-        projs = self.net.projections
+        projs = self._kprojs
         n = self.n
         if n >= 2**31:
             raise NetworkError(f"{n} neurons exceed the int32 target index of this build")
@@ -240,7 +249,7 @@ class Simulator:
 
     def _compile_plasticity(self, plastic, rid, starts, pos, btsp=()):
         """Rule table, per-group traces, postsynaptic spike histories and the synapse index maps."""
-        projs = self.net.projections
+        projs = self._kprojs
         n, m = self.n, self.n_synapses
         self.plastic = [projs[q] for q in plastic]
         self.btsp = [projs[q] for q in btsp]  # rules applied between kernel calls (spikeengine.btsp)
@@ -359,6 +368,7 @@ class Simulator:
         self._w_events = {id(p): [] for p in self.plastic}
         self._w_samples = {id(p): ([], []) for p in self.plastic}
         self.t = 0.0
+        self._incl = None  # the last kernel call processed the events at this time (inclusive chunk end)
         self.wall_time = 0.0  # seconds spent in the kernel since the last reset
         self.src_t, self.src_id = self._src0
         self.late_dropped = 0  # streamed spikes dropped for arriving after their time (late="drop")
@@ -395,6 +405,9 @@ class Simulator:
             if p._gate is not None:
                 g = p._gate["pop"]
                 rec[g.first:g.first + g.size] = 1
+        if self.cosim is not None:
+            self.cosim.mark(rec)
+            self.cosim.reset(keep_weights)
         self.rec = rec
         self._btsp_reset(keep_weights)
         self._spk_t, self._spk_i = [], []
@@ -452,6 +465,8 @@ class Simulator:
             nt, ni = np.concatenate([rt, nt]), np.concatenate([ri, ni])  # a stream in time order: append
         self.src_t, self.src_id = nt, ni
         self.ctr[dt.C_SRC] = 0
+        if self.cosim is not None:
+            self.cosim.on_inject(times, ids)
 
     def run(self, duration, progress=False):
         """Advance the network by ``duration`` ms."""
@@ -471,6 +486,13 @@ class Simulator:
             n_chunks = max(n_chunks, math.ceil(duration / self.bin_width / rows))
         edges = np.linspace(t0, t1, n_chunks + 1)
         edges[-1] = t1
+        if self.cosim is not None:  # chunks on the clock
+            self.cosim.begin()
+            h = self.cosim.h
+            self.cosim.check_time(t0, "the start time")
+            self.cosim.check_time(t1, "the end time")
+            edges = np.unique(np.concatenate([[t0], np.rint(edges[1:-1] / h) * h, [t1]]))
+            edges = edges[(edges >= t0) & (edges <= t1)]
         wsmp = self._weight_sample_times(t0, t1)
         if wsmp.size:  # sampled weights: cut the run at the sample times (a sample at t: before events at t)
             edges = np.union1d(edges, wsmp[wsmp > t0])
@@ -492,6 +514,8 @@ class Simulator:
                     tn = self._btsp_next(t, b)
                     self._run_chunk(t, tn)
                     t = tn
+            elif self.cosim is not None:
+                self.cosim.run(a, b)
             else:
                 self._run_chunk(a, b)
             if wsmp.size and b < t1 and np.any(wsmp == b):
@@ -501,8 +525,17 @@ class Simulator:
         if bar is not None:
             bar.close()
 
-    def _run_chunk(self, t0, t1):
-        times, masks = self._sample_times(t0, t1)
+    def _run_chunk(self, t0, t1, inclusive=False):
+        """Run the kernel over ``[t0, t1)`` (``inclusive``: events at ``t1`` too); ``self.t`` becomes ``t1``.
+
+        Returns the spikes the kernel reported in the chunk (times, global ids).
+        """
+        t_stop = float(np.nextafter(t1, math.inf)) if inclusive else t1
+        times, masks = self._sample_times(t0, t_stop)
+        if self._incl is not None and times.size and times[0] <= self._incl:  # taken by the last chunk
+            keep = times > self._incl
+            times, masks = times[keep], [m[keep] for m in masks]
+        self._incl = t1 if inclusive else None
         smp_out = np.full((times.size, self.smp_id.size), np.nan)
         self.ctr[dt.C_SMP] = 0
         self.ctr[dt.C_OUT] = 0
@@ -525,7 +558,7 @@ class Simulator:
             self.nupd, self.g_cnt, self.lbin, self.npop, act, ebin,
             self.g_rule, self.R, self.gst, self.syn_kp, self.hrow, self.hist, self.hinfo, self.in_ptr, self.in_grp,
             self.w_t, self.w_k, self.w_w, self.dh_t, self.dh_m, self.dh_n,
-            t0, t1, self.window)
+            t0, t_stop, self.window)
         self.wall_time += time.perf_counter() - wall
         self.h_t, self.h_g, self.o_t, self.o_i, self.hist, self.w_t, self.w_k, self.w_w = res
         nw = int(self.ctr[dt.C_WREC])
@@ -533,9 +566,10 @@ class Simulator:
             self._collect_weight_events(nw)
         self.ctr[dt.C_WREC] = 0
         k = int(self.ctr[dt.C_OUT])
+        out_t, out_i = self.o_t[:k].copy(), self.o_i[:k].copy()
         if k:
-            self._spk_t.append(self.o_t[:k].copy())
-            self._spk_i.append(self.o_i[:k].copy())
+            self._spk_t.append(out_t)
+            self._spk_i.append(out_i)
         if self.btsp:
             self._gate_collect(self.o_t[:k], self.o_i[:k])
             self._btsp_feed(self.o_t[:k], self.o_i[:k], t1)
@@ -547,6 +581,7 @@ class Simulator:
             self._smp_t.append((times, masks))
             self._smp_v.append(smp_out)
         self.t = float(t1)
+        return out_t, out_i
 
     # ------------------------------------------------------------ plasticity
     def _btsp_reset(self, keep_weights):
@@ -773,8 +808,9 @@ class Simulator:
     def counters(self):
         """Event counters since the last reset."""
         c = self.ctr
-        return {"spikes": int(c[dt.C_SPK]), "synaptic_events": int(c[dt.C_SYNEV]),
-                "recurrent_synaptic_events": int(c[dt.C_SYNEV_REC]), "neuron_updates": int(c[dt.C_UPD]),
+        upd, syn = self.cosim.counters() if self.cosim is not None else (0, 0)
+        return {"spikes": int(c[dt.C_SPK]), "synaptic_events": int(c[dt.C_SYNEV]) + syn,
+                "recurrent_synaptic_events": int(c[dt.C_SYNEV_REC]), "neuron_updates": int(c[dt.C_UPD]) + upd,
                 "drive_events": int(c[dt.C_KICK]), "weight_updates": int(c[dt.C_WUPD]),
                 "trace_updates": int(c[dt.C_TRACE])}
 

@@ -1,0 +1,186 @@
+"""An e-prop network running inside the event-driven engine as a clocked block (:meth:`Network.eprop`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import dtypes as dt
+from ..errors import NetworkError
+from ..models import NeuronModel
+from .network import EpropNetwork, EpropResult
+
+
+class _EpropUnits(NeuronModel):
+    """The model of an e-prop block's populations: clocked, driven by the block (no parameters here)."""
+
+    clocked = True
+    kind = dt.KIND_SOURCE
+    state_vars = ()
+    defaults = {}
+
+    def __init__(self, block, what, spiking):
+        self.block = block
+        self.what = what
+        self.spiking = spiking
+        self.dt = block.network.dt
+        self.params = {}
+
+    def __repr__(self):
+        return f"EpropUnits({self.block.name!r}, {self.what})"
+
+    def fill(self, P, S, rows, label=None):
+        """Nothing to validate: the block's :class:`EpropNetwork` did."""
+
+
+class EpropBlock:
+    """An :class:`~spikeengine.eprop.EpropNetwork` advanced on the engine's clock (see :meth:`Network.eprop`).
+
+    Attributes
+    ----------
+    network : EpropNetwork
+        The e-prop network: its weights, optimizer and state are the block's.
+    rec : Population
+        The recurrent neurons: their spikes are events, connect them to any population.
+    out : Population
+        The readouts (they never spike).
+    inputs : Population or None
+        The population whose neuron ``i`` is e-prop input ``i`` (``W_in[:, i]``).
+    learn : bool
+        Learn while running (default True); ``False`` runs with ``eta = 0``.
+    record_weights : bool
+        Record NEST's weight-recorder events in the results.
+    """
+
+    def __init__(self, net, network, inputs, delay, name):
+        if not isinstance(network, EpropNetwork):
+            raise NetworkError(f"Network.eprop: expected an EpropNetwork, got {type(network).__name__}")
+        if any(b.network is network for b in net._blocks):
+            raise NetworkError("Network.eprop: this EpropNetwork is already a block of the network")
+        self.network = network
+        self.name = name
+        h = network.dt
+        if inputs is None:
+            if network.n_in:
+                raise NetworkError(f"e-prop block {name!r}: the network has n_in = {network.n_in} inputs; pass "
+                                   "inputs= a population of that size")
+        else:
+            from ..network import Population
+
+            if not isinstance(inputs, Population) or inputs.net is not net:
+                raise NetworkError(f"e-prop block {name!r}: inputs must be a population of this network, got "
+                                   f"{inputs!r}")
+            if inputs.size != network.n_in:
+                raise NetworkError(f"e-prop block {name!r}: inputs {inputs.name!r} has {inputs.size} neurons but the "
+                                   f"e-prop network has n_in = {network.n_in} (W_in has {network.n_in} columns)")
+        self.inputs = inputs
+        delay = h if delay is None else delay
+        if isinstance(delay, bool) or not isinstance(delay, (int, float, np.integer, np.floating)) or not (
+                math.isfinite(delay) and delay >= h * (1 - 1e-12)):
+            raise NetworkError(f"e-prop block {name!r}: the input delay must be a number of ms >= dt = {h} "
+                               f"(got {delay!r}); NEST's e-prop synapses use exactly dt")
+        self.delay = float(delay)
+        self.learn = True
+        self.record_weights = False
+        self.rec = net._add(f"{name}.rec", network.n_rec, _EpropUnits(self, "rec", True))
+        self.out = net._add(f"{name}.out", network.n_out, _EpropUnits(self, "out", False))
+        self._reset()
+
+    def __repr__(self):
+        ep = self.network
+        return (f"<EpropBlock {self.name!r}: {ep.n_in} inputs, {ep.n_rec} recurrent, {ep.n_out} readouts, "
+                f"dt={ep.dt} ms>")
+
+    def _reset(self):
+        """Back to t = 0: results are dropped; targets not used yet stay, for the updates from 0 on."""
+        if not hasattr(self, "_tg"):
+            self._tg = None
+            self._win = None
+        self._tg0 = 0
+        self._results = []
+
+    def set_targets(self, targets, learning_window=None):
+        """Targets of the readouts for the next updates (row 0: the update that ends one ``dt`` after now).
+
+        Parameters
+        ----------
+        targets : array_like (n_steps, n_out) or None
+            ``y*`` per update; ``None``: no targets (no error, no learning signal). Runs may not go past the
+            last row given.
+        learning_window : array_like (n_steps,), optional
+            The 0/1 gate of the error per update (event scheme); default 1.
+
+        Examples
+        --------
+        >>> import numpy as np, spikeengine as se
+        >>> from spikeengine.eprop import EpropNetwork, EpropIAF, EpropReadout
+        >>> net = se.Network()
+        >>> ep = EpropNetwork(0, [(EpropIAF(), 2)], EpropReadout(), np.zeros((2, 0)), np.zeros((2, 2)),
+        ...                   np.zeros((1, 2)), np.zeros((2, 1)))
+        >>> blk = net.eprop(ep)
+        >>> blk.set_targets(np.zeros((5, 1)))
+        >>> net.run(5.0)
+        >>> blk.last_run.readout.shape
+        (5, 1)
+        """
+        ep = self.network
+        if targets is None:
+            if learning_window is not None:
+                raise NetworkError(f"e-prop block {self.name!r}: a learning_window needs targets")
+            self._tg = None
+            self._win = None
+            return
+        tg = np.asarray(targets, dtype=np.float64)
+        if tg.ndim == 1 and ep.n_out == 1:
+            tg = tg[:, None]
+        if tg.ndim != 2 or tg.shape[1] != ep.n_out:
+            raise NetworkError(f"e-prop block {self.name!r}: targets have shape {np.shape(targets)}; expected "
+                               f"(n_steps, {ep.n_out}) for its {ep.n_out} readout(s)")
+        bad = np.argwhere(~np.isfinite(tg))
+        if bad.size:
+            raise NetworkError(f"e-prop block {self.name!r}: targets[{bad[0][0]}, {bad[0][1]}] is "
+                               f"{tg[tuple(bad[0])]}; targets must be finite")
+        if learning_window is None:
+            win = np.ones(tg.shape[0])
+        else:
+            win = np.asarray(learning_window, dtype=np.float64)
+            if win.shape != (tg.shape[0],):
+                raise NetworkError(f"e-prop block {self.name!r}: learning_window has shape {win.shape}; expected "
+                                   f"({tg.shape[0]},) like the targets")
+            if not np.isfinite(win).all():
+                raise NetworkError(f"e-prop block {self.name!r}: learning_window contains NaN or inf")
+        self._tg, self._win, self._tg0 = tg, win, ep.t
+
+    def _targets_for(self, k0, n):
+        if self._tg is None:
+            return None, None
+        a, b = k0 - self._tg0, k0 - self._tg0 + n
+        if a < 0 or b > self._tg.shape[0]:
+            h = self.network.dt
+            raise NetworkError(f"e-prop block {self.name!r}: the targets cover the updates ending at "
+                               f"({self._tg0 * h}, {(self._tg0 + self._tg.shape[0]) * h}] ms but the run reaches "
+                               f"{(k0 + n) * h} ms; give targets for the whole run (set_targets), or None")
+        tg, win = self._tg[a:b], self._win[a:b]
+        self._tg, self._win, self._tg0 = self._tg[b:], self._win[b:], k0 + n  # consumed rows are released
+        return tg, win
+
+    @property
+    def last_run(self):
+        """The :class:`~spikeengine.eprop.EpropResult` of the last ``Network.run`` call (all its updates).
+
+        ``spike_steps`` are update indices: update ``k`` emits at ``(k + 1) * dt`` ms.
+        """
+        res = self._results
+        if not res:
+            return None
+        if len(res) > 1:
+            wev = None
+            if res[0].weight_events is not None:
+                wev = [tuple(r.weight_events[k] for k in ("step", "proj", "pre", "post", "weight")) for r in res]
+            merged = EpropResult(np.concatenate([r.readout for r in res]), np.concatenate([r.error for r in res]),
+                                 sum(r.loss for r in res),
+                                 (np.concatenate([r.spike_steps for r in res]),
+                                  np.concatenate([r.spike_ids for r in res])), wev, res[0].t_start, res[0].dt)
+            self._results = [merged]
+        return self._results[0]

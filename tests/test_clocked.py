@@ -1,0 +1,313 @@
+"""Clocked populations inside the event-driven engine (spikeengine.clocked, docs/clocked.md).
+
+The grid models are checked against their closed forms and, when NEST 3.10 is installed, against NEST's
+``iaf_psc_delta`` / ``iaf_psc_exp`` in networks that mix them with event-driven (precise) neurons. The
+schedule, the chunking of runs and the backends must not change a spike.
+"""
+
+import importlib.util
+import math
+
+import numpy as np
+import pytest
+
+import spikeengine as se
+from spikeengine.clocked import CoSim, end_index, grid_steps, propagator_32
+
+H = 0.1
+
+
+def _lif(**kw):
+    p = dict(E_L=-65.0, V_m=-65.0, V_reset=-70.0, V_th=-55.0, C_m=250.0, tau_m=15.0, t_ref=2.0, I_e=300.0)
+    p.update(kw)
+    return p
+
+
+def _exp(**kw):
+    return _lif(**dict(dict(tau_syn_ex=2.0, tau_syn_in=5.0, I_e=200.0), **kw))
+
+
+def _spec(seed, grid_inputs, n_in=20, na=25, nb=20, nc=15, T=150.0):
+    """A random network: sources -> clocked iaf_psc_delta (A), clocked iaf_psc_exp (B) and event-driven
+    iaf_psc_exp (C), with projections between all three; delays are multiples of H."""
+    rng = np.random.default_rng(seed)
+    trains = []
+    for _ in range(n_in):
+        t = np.sort(rng.uniform(0.5, T - 1, rng.integers(5, 30)))
+        trains.append(np.unique(np.round(t / H) * H) if grid_inputs else np.unique(t))
+    sizes = {"in": n_in, "A": na, "B": nb, "C": nc}
+    conns = []
+    for pre, post, p, scale, lo, hi in [("in", "A", 0.4, 3.0, -1, 4), ("in", "B", 0.4, 300.0, -1, 3),
+                                        ("A", "B", 0.2, 200.0, -2, 1), ("B", "A", 0.2, 3.0, -2, 1),
+                                        ("A", "A", 0.1, 2.0, -2, 1), ("B", "B", 0.1, 100.0, -2, 1),
+                                        ("A", "C", 0.2, 300.0, -1, 2), ("C", "A", 0.2, 3.0, -1, 2),
+                                        ("in", "C", 0.3, 300.0, -1, 3), ("C", "B", 0.2, 150.0, -1, 2)]:
+        m = rng.random((sizes[pre], sizes[post])) < p
+        if pre == post:
+            np.fill_diagonal(m, False)
+        s, t = np.nonzero(m)
+        conns.append((pre, post, s, t, rng.uniform(lo, hi, s.size) * scale / 2, rng.integers(10, 25, s.size) * H))
+    return {"trains": trains, "sizes": sizes, "conns": conns, "T": T}
+
+
+def _build(spec, backend=None, stream=False):
+    net = se.Network(backend=backend)
+    s = spec["sizes"]
+    if stream:
+        src = net.stream_source(s["in"], name="in")
+    else:
+        src = net.spike_source(spec["trains"], name="in")
+    pops = {"in": src,
+            "A": net.population(s["A"], se.Clocked("iaf_psc_delta", dt=H, params=_lif()), name="A"),
+            "B": net.population(s["B"], se.Clocked("iaf_psc_exp", dt=H, params=_exp()), name="B"),
+            "C": net.population(s["C"], se.LIFExp(**_exp(I_e=350.0, tau_syn_ex=3.0, tau_syn_in=4.0)), name="C")}
+    for pre, post, a, b, w, d in spec["conns"]:
+        net.connect(pops[pre], pops[post], se.FromArrays(a, b), weight=w, delay=d)
+    for k in "ABC":
+        pops[k].record("spikes")
+    return net, pops
+
+
+def _spikes(pops):
+    return {k: pops[k].spikes for k in "ABC"}
+
+
+def _same(a, b, tol=0.0):
+    for k in a:
+        (ta, ia), (tb, ib) = a[k], b[k]
+        assert ta.size == tb.size, k
+        assert np.array_equal(ia, ib), k
+        np.testing.assert_allclose(ta, tb, rtol=0, atol=tol, err_msg=k)
+
+
+# ---------------------------------------------------------------- the grid models against their closed forms
+def test_delta_neuron_fires_when_the_closed_form_crosses_on_the_grid():
+    """Constant drive only: V_k = V_inf (1 - exp(-k h / tau)) on the grid; the first step k with V_k >= V_th
+    spikes at k h, then t_ref / h steps clamped, then the same again."""
+    tau, C, Ie, vth, tref = 12.0, 200.0, 400.0, 15.0, 2.0
+    net = se.Network()
+    pop = net.population(1, se.Clocked("iaf_psc_delta", dt=H, params=dict(
+        E_L=0.0, V_m=0.0, V_reset=0.0, V_th=vth, C_m=C, tau_m=tau, t_ref=tref, I_e=Ie)))
+    pop.record("spikes")
+    net.run(60.0)
+    v_inf = Ie * tau / C
+    k = math.ceil(-tau * math.log(1 - vth / v_inf) / H)  # first grid point at or above threshold
+    period = k + round(tref / H)
+    expected = [(k + m * period) * H for m in range(100) if (k + m * period) * H <= 60.0 + 1e-9]
+    np.testing.assert_allclose(pop.spikes[0], expected, rtol=0, atol=1e-9)
+
+
+def test_exp_neuron_voltage_matches_the_exact_solution_at_the_grid():
+    """One input current of w pA at t0: V(t) = w k (e^{-(t-t0)/tau_s} - e^{-(t-t0)/tau_m}), k =
+    tau_m tau_s / (C (tau_s - tau_m)), after it acts (NEST: at the end of the step it arrives in, then one
+    step later on V). The neuron spikes at the first grid point where the exact V reaches threshold."""
+    tm, ts, C, w = 10.0, 3.0, 100.0, 900.0
+    kf = tm * ts / (C * (ts - tm))
+    t = np.arange(1, 400) * H  # time since the current jumped
+    v = w * kf * (np.exp(-t / ts) - np.exp(-t / tm))
+    vth = 0.9 * v.max()
+    first = t[np.argmax(v >= vth)]
+    net = se.Network()
+    src = net.spike_source([[1.0]])
+    pop = net.population(1, se.Clocked("iaf_psc_exp", dt=H, params=dict(
+        E_L=0.0, V_m=0.0, V_reset=0.0, V_th=vth, C_m=C, tau_m=tm, tau_syn_ex=ts, t_ref=50.0)))
+    net.connect(src, pop, weight=w, delay=1.0)
+    pop.record("spikes")
+    net.run(40.0)
+    assert pop.spikes[0].tolist() == pytest.approx([2.0 + first], abs=1e-9)
+
+
+def test_propagator_32_matches_the_integral_and_its_singular_limit():
+    tau, C, h = 10.0, 250.0, 0.1
+    for ts in (2.0, 5.0, 30.0):
+        s = np.linspace(0, h, 20001)  # int_0^h e^{-(h-s)/tau} e^{-s/ts} / C ds
+        f = np.exp(-(h - s) / tau) * np.exp(-s / ts) / C
+        ref = float(np.sum((f[1:] + f[:-1]) / 2) * (s[1] - s[0]))
+        assert propagator_32(ts, tau, C, h) == pytest.approx(ref, rel=1e-8)
+    assert propagator_32(tau, tau, C, h) == h / C * math.exp(-h / tau)
+
+
+def test_end_index_puts_arrivals_on_grid_points_within_the_tolerance():
+    T = np.array([0.3, 0.1 + 0.2, 0.30000001, 1e4 + 0.1, 2.0 - 1e-10, 2.0 + 2e-9])
+    assert end_index(T, 0.1).tolist() == [3, 3, 4, 100001, 20, 21]
+
+
+# ---------------------------------------------------------------- the engine
+@pytest.mark.parametrize("seed", [1, 2])
+def test_backends_agree_on_a_mixed_network(backend, seed):
+    spec = _spec(seed, grid_inputs=seed == 2, n_in=10, na=12, nb=10, nc=8, T=60.0)
+    ref_net, ref = _build(spec, backend="numba")
+    ref_net.run(spec["T"])
+    net, pops = _build(spec, backend=backend)
+    net.run(spec["T"])
+    _same(_spikes(ref), _spikes(pops), tol=1e-9)
+    assert sum(ref["A"].spike_counts) > 0 and sum(ref["C"].spike_counts) > 0
+
+
+def test_schedule_chunking_and_streams_do_not_change_spikes(monkeypatch):
+    spec = _spec(3, grid_inputs=True)
+    net, pops = _build(spec)
+    net.run(spec["T"])
+    ref = _spikes(pops)
+    assert net._sim.cosim.L == pytest.approx(1.0)  # the smallest delay into the clock (C -> A, B): 10 steps
+    # in pieces, with a progress bar (more chunks)
+    net2, pops2 = _build(spec)
+    for _ in range(5):
+        net2.run(spec["T"] / 5)
+    _same(ref, _spikes(pops2), tol=1e-9)
+    # one step at a time, the event core first
+    orig = CoSim._plan
+
+    def step_by_step(self, kinds):
+        orig(self, kinds)
+        self.L = 0.0
+
+    monkeypatch.setattr(CoSim, "_plan", step_by_step)
+    net3, pops3 = _build(spec)
+    net3.run(spec["T"])
+    assert net3._sim.cosim.L == 0.0
+    _same(ref, _spikes(pops3), tol=1e-9)
+    monkeypatch.undo()
+    # the inputs streamed chunk by chunk instead of given up front
+    net4, pops4 = _build(spec, stream=True)
+    trains = spec["trains"]
+    t = np.concatenate(trains)
+    i = np.concatenate([np.full(len(tr), k) for k, tr in enumerate(trains)])
+    for a in np.arange(0.0, spec["T"], 30.0):
+        m = (t >= a) & (t < a + 30.0)
+        net4.feed(pops4["in"], t[m], i[m])
+        net4.run(30.0)
+    _same(ref, _spikes(pops4), tol=1e-9)
+
+
+def test_reset_repeats_the_run_and_counters_include_clocked_work():
+    spec = _spec(4, grid_inputs=False, T=50.0)
+    net, pops = _build(spec)
+    net.run(50.0)
+    a = _spikes(pops)
+    c = net.counters
+    n_clocked = spec["sizes"]["A"] + spec["sizes"]["B"]
+    assert c["neuron_updates"] >= n_clocked * 500
+    net.reset()
+    net.run(50.0)
+    _same(a, _spikes(pops))
+    assert net.counters == c
+
+
+def test_grid_kernel_python_and_numba_agree_on_random_input():
+    from spikeengine.clocked import step_function
+
+    rng = np.random.default_rng(0)
+    n = 30
+    P = np.zeros((n, 12))
+    P[:, 0] = np.exp(-H / rng.uniform(5, 20, n))
+    P[:, 1] = rng.uniform(0.01, 0.05, n)
+    P[:, 2:4] = np.exp(-H / rng.uniform(1, 5, (n, 2)))
+    P[:, 4:6] = rng.uniform(1e-4, 1e-3, (n, 2))
+    P[:, 6] = 10.0
+    P[:, 8] = -np.inf
+    P[:, 9] = rng.uniform(0, 300, n)
+    P[:, 10] = rng.integers(0, 20, n)
+    P[:, 11] = rng.random(n) < 0.5
+    x_e = np.sort(rng.integers(1, 500, 2000))
+    x_i = rng.integers(0, n, 2000)
+    x_w = rng.normal(0, 20, 2000)
+    src = rng.integers(0, n, 200)
+    order = np.argsort(src, kind="stable")
+    c_ptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))])
+    c_tgt, c_w, c_d = rng.integers(0, n, 200)[order], rng.normal(0, 3, 200)[order], rng.integers(1, 9, 200)[order]
+    out = []
+    for fn in (grid_steps, step_function("numba")):
+        S = np.zeros((n, 4))
+        ring = np.zeros((10, n, 2))
+        o_e, o_i = np.empty(100000, np.int64), np.empty(100000, np.int64)
+        did, k = fn(0, 499, P, S, ring, x_e, x_i, x_w, c_ptr, c_tgt, c_w, c_d, o_e, o_i)
+        out.append((did, o_e[:k].copy(), o_i[:k].copy(), S.copy()))
+    assert out[0][0] == out[1][0] == 499
+    assert out[0][1].size > 50
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+    np.testing.assert_array_equal(out[0][2], out[1][2])
+    np.testing.assert_array_equal(out[0][3], out[1][3])
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_input_names_the_culprit():
+    net = se.Network()
+    a = net.population(2, se.Clocked("iaf_psc_delta", dt=0.1), name="a")
+    net.population(2, se.Clocked("iaf_psc_delta", dt=0.2), name="b")
+    with pytest.raises(se.NetworkError, match="different clocks.*'a': 0.1 ms.*'b': 0.2 ms"):
+        net.run(1.0)
+    with pytest.raises(se.ParameterError, match="t_ref = 0.25 ms .*not a multiple of dt = 0.1"):
+        se.Network().population(1, se.Clocked("iaf_psc_delta", dt=0.1, params={"t_ref": 0.25}), name="r")
+    with pytest.raises(se.ParameterError, match="adaptive threshold"):
+        se.Network().population(1, se.Clocked(se.LIF(beta=1.0), dt=0.1))
+    with pytest.raises(se.ParameterError, match="no clocked form"):
+        se.Clocked("parrot_neuron")
+    with pytest.raises(se.ParameterError, match="dt must be"):
+        se.Clocked("iaf_psc_delta", dt=0.0)
+    net = se.Network()
+    a = net.population(2, se.Clocked("iaf_psc_delta", dt=0.1), name="a")
+    with pytest.raises(se.ParameterError, match="clocked population 'a': cannot record 'V_m'"):
+        a.record("V_m")
+    with pytest.raises(se.NetworkError, match="clocked population 'a'.*poisson_source"):
+        a.add_poisson_input(10.0, 1.0)
+    with pytest.raises(se.NetworkError, match="1.05 ms is not a multiple of the clocked populations' dt"):
+        net.run(1.05)
+    net = se.Network()
+    b = net.population(2, se.Clocked("iaf_psc_delta", dt=0.1), name="b")
+    c = net.population(2, se.LIF(), name="c")
+    net.connect(c, b, plasticity=se.STDP())
+    with pytest.raises(se.NetworkError, match="plasticity onto the clocked population 'b'"):
+        net.run(1.0)
+
+
+def test_saving_a_network_with_clocked_populations_is_refused(tmp_path):
+    net = se.Network()
+    net.population(2, se.Clocked("iaf_psc_delta", dt=0.1), name="g")
+    for ext in ("h5", "nir"):
+        with pytest.raises(se.NetworkError, match="clocked population 'g'"):
+            se.save_network(net, tmp_path / f"n.{ext}")
+    assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------- NEST 3.10
+@pytest.mark.nest
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("nest") is None, reason="NEST is not installed")
+@pytest.mark.parametrize("seed,grid_inputs", [(1, False), (2, True), (3, True)])
+def test_mixed_network_matches_nest(seed, grid_inputs):
+    """Clocked iaf_psc_delta and iaf_psc_exp (NEST's grid models) and event-driven iaf_psc_exp (NEST's
+    iaf_psc_exp_ps), all connected to each other: every spike equal (grid spikes exactly, precise ones
+    to 1e-9 ms)."""
+    import nest
+
+    spec = _spec(seed, grid_inputs)
+    net, pops = _build(spec)
+    net.run(spec["T"])
+    ours = _spikes(pops)
+    nest.verbosity = nest.VerbosityLevel.ERROR
+    nest.ResetKernel()
+    nest.resolution = H
+    s = spec["sizes"]
+    P = {"in": nest.Create("spike_generator", s["in"], params=[
+            {"spike_times": list(tr), "precise_times": not grid_inputs} for tr in spec["trains"]]),
+         "A": nest.Create("iaf_psc_delta", s["A"], _lif()), "B": nest.Create("iaf_psc_exp", s["B"], _exp()),
+         "C": nest.Create("iaf_psc_exp_ps", s["C"], _exp(I_e=350.0, tau_syn_ex=3.0, tau_syn_in=4.0))}
+    for pre, post, a, b, w, d in spec["conns"]:
+        nest.Connect(np.asarray(P[pre].tolist())[a], np.asarray(P[post].tolist())[b], "one_to_one",
+                     {"weight": w, "delay": d})
+    recs = {k: nest.Create("spike_recorder") for k in "ABC"}
+    for k in "ABC":
+        nest.Connect(P[k], recs[k])
+    nest.Simulate(spec["T"])
+    theirs = {}
+    for k in "ABC":
+        t = np.asarray(recs[k].events["times"], float)
+        i = np.asarray(recs[k].events["senders"]) - P[k][0].global_id
+        o = np.lexsort((i, np.round(t, 7)))
+        theirs[k] = (t[o], i[o])
+        ot, oi = ours[k]
+        o = np.lexsort((oi, np.round(ot, 7)))
+        ours[k] = (ot[o], oi[o])
+    assert all(theirs[k][0].size > 50 for k in "ABC")
+    _same(theirs, ours, tol=1e-9)
