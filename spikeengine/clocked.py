@@ -275,6 +275,14 @@ def _label(pop):
     return f"population {pop.name!r}"
 
 
+def refuse_clocked(net, what):
+    """Raise :class:`NetworkError` if ``net`` has clocked populations (not representable in ``what`` yet)."""
+    for p in net.populations:
+        if getattr(p.model, "clocked", False):
+            raise NetworkError(f"the clocked population {p.name!r} ({p.model!r}) cannot be exported to {what} yet; "
+                               "network files and graphs hold event-driven populations only")
+
+
 class _Domain:
     """A set of clocked neurons advanced together (one step function).
 
@@ -409,7 +417,16 @@ class EpropDomain(_Domain):
         self._w0 = (ep.W_in.copy(), ep.W_rec.copy(), ep.W_out.copy(), ep.B.copy())
         self.reset(True)
 
+    session = None
+
+    def end(self):
+        """The Network.run is over: write the e-prop state back into the EpropNetwork."""
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
     def reset(self, keep_weights):
+        self.end()
         super().reset(keep_weights)
         ep = self.block.network
         if not keep_weights:
@@ -432,16 +449,29 @@ class EpropDomain(_Domain):
             raise NetworkError(f"e-prop block {blk.name!r}: an input spike arrived after its step had run")
         raster = np.zeros((n, ep.n_in), dtype=bool)
         if rows.size:
+            raster[rows, x_i] = True
+        if rows.size and np.count_nonzero(raster) < rows.size:  # two spikes of one input in one step
             key = rows * ep.n_in + x_i
             u, c = np.unique(key, return_counts=True)
             if (c > 1).any():
                 r, i = divmod(int(u[c > 1][0]), ep.n_in)
                 raise NetworkError(f"e-prop block {blk.name!r}: input {i} delivers {int(c[c > 1][0])} spikes in step "
                                    f"{self.done + r} (t = {(self.done + r + 1) * self.h} ms); e-prop synapses take "
-                                   "at most one spike per presynaptic neuron and step (NEST's grid)")
-            raster[rows, x_i] = True
+                                   "at most one spike per presynaptic neuron and step (NEST's grid): give the "
+                                   "input neurons a refractory period >= dt, or use a smaller dt")
         targets, window = blk._targets_for(self.done, n)
-        res = ep.run(raster, targets, learning_window=window, learn=blk.learn, record_weights=blk.record_weights)
+        if ep.scheme == "event":  # the packed synapse state stays packed until the end of the Network.run
+            from .eprop._event import EventSession
+            from .eprop.network import EpropResult
+
+            if self.session is None:
+                self.session = EventSession(ep, blk.learn, blk.record_weights)
+                self.session.min_cut = 256
+            t0 = ep.t
+            out = self.session.run(raster, targets, np.ones(n) if window is None else window)
+            res = EpropResult(*out, t0, ep.dt)
+        else:
+            res = ep.run(raster, targets, learning_window=window, learn=blk.learn, record_weights=blk.record_weights)
         blk._results.append(res)
         self.done = E
         self.updates += n * (ep.n_rec + ep.n_out)
@@ -631,6 +661,14 @@ class CoSim:
 
     def run(self, a, b):
         """Advance the network from ``a`` to ``b`` ms (both on the grid)."""
+        try:
+            self._run(a, b)
+        finally:
+            for dm in self.domains:
+                if isinstance(dm, EpropDomain):
+                    dm.end()
+
+    def _run(self, a, b):
         sim = self.sim
         ka = self.check_time(a, "the start time")
         kb = self.check_time(b, "the end time")

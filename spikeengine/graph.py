@@ -85,6 +85,9 @@ def to_networkx(net):
     >>> G.edges[0, 0, 0]["delay"], G.edges[0, 0, 0]["projection"]
     (2.0, 'self')
     """
+    from .clocked import refuse_clocked
+
+    refuse_clocked(net, "a networkx graph")
     import networkx as nx
 
     G = nx.MultiDiGraph()

@@ -196,6 +196,9 @@ def save(net, path, compression=None):
     >>> [p["name"] for p in native.info(path)["populations"]]
     ['E']
     """
+    from .clocked import refuse_clocked
+
+    refuse_clocked(net, "the native format")
     path = os.fspath(path)
     try:
         meta = json.dumps(net.metadata, default=_json_default, allow_nan=True)

@@ -808,6 +808,29 @@ class Network:
         return 0.0 if self._sim is None else self._sim.t
 
     @property
+    def clock(self):
+        """The clock of the clocked populations and how it takes turns with the event-driven core, or None.
+
+        A dict: ``dt`` (ms) and ``chunk``: the ms the clocked populations run ahead of the core
+        (``inf``: whole runs; ``0``: one step at a time with the core first), see ``docs/clocked.md``.
+        Compiles the network.
+
+        Examples
+        --------
+        >>> import spikeengine as se
+        >>> net = se.Network()
+        >>> src = net.poisson_source(10, rate=20.0)
+        >>> g = net.population(10, se.Clocked("iaf_psc_delta", dt=0.1))
+        >>> _ = net.connect(src, g, weight=1.0, delay=1.5)
+        >>> net.clock
+        {'dt': 0.1, 'chunk': 1.5}
+        """
+        cs = self._simulator().cosim
+        if cs is None:
+            return None
+        return {"dt": cs.h, "chunk": round(cs.L / cs.h) * cs.h if math.isfinite(cs.L) else cs.L}
+
+    @property
     def size(self):
         """Total number of neurons and sources."""
         return self._n

@@ -841,6 +841,9 @@ def to_nir(net, dt=None, time_unit=None, input_semantics=None, layer_delay=None,
     >>> sorted(to_nir(net, dt=1e-3).nodes)
     ['b', 'in', 'w0']
     """
+    from .clocked import refuse_clocked
+
+    refuse_clocked(net, "NIR")
     nir = _nir()
     from .models import IF, LIF, LeakyIntegrator, LIFExp
 

@@ -268,6 +268,10 @@ def test_saving_a_network_with_clocked_populations_is_refused(tmp_path):
         with pytest.raises(se.NetworkError, match="clocked population 'g'"):
             se.save_network(net, tmp_path / f"n.{ext}")
     assert not list(tmp_path.iterdir())
+    from spikeengine.graph import to_networkx
+
+    with pytest.raises(se.NetworkError, match="clocked population 'g'.*networkx"):
+        to_networkx(net)
 
 
 # ---------------------------------------------------------------- NEST 3.10

@@ -1,6 +1,8 @@
 """e-prop inside the event-driven engine (Network.eprop): the same numbers as the stand-alone EpropNetwork
 (which tests/test_eprop_nest.py holds to NEST 3.10), with inputs and outputs that are events."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -185,3 +187,44 @@ def test_two_spikes_of_one_input_in_one_step_are_refused():
     net.eprop(_make(), inputs=src, name="ep")
     with pytest.raises(se.NetworkError, match="'ep': input 0 delivers 2 spikes in step 2 \\(t = 3.0 ms\\)"):
         net.run(5.0)
+
+
+@pytest.mark.parametrize("step_by_step", [False, True])
+def test_bsshslm_block_equals_the_standalone_network_on_either_schedule(monkeypatch, step_by_step):
+    """Bellec 2020's scheme (updates once per 50-step interval, cross-entropy, Adam): the block runs the whole
+    run at once (inputs known ahead) or one step at a time; both equal the stand-alone run."""
+    from spikeengine.clocked import CoSim
+
+    def make():
+        r = np.random.default_rng(5)
+        W = r.normal(0, 0.3, (N_REC, N_REC))
+        np.fill_diagonal(W, 0)
+        return EpropNetwork(N_IN, EpropIAFAdapt(C_m=1.0, E_L=0.0, V_th=0.4, t_ref=2.0), EpropReadout(C_m=1.0, E_L=0.0),
+                            W_in=r.normal(0.3, 0.3, (N_REC, N_IN)), W_rec=W, W_out=r.normal(0, 0.5, (N_OUT, N_REC)),
+                            B=r.normal(0, 0.5, (N_REC, N_OUT)), optimizer=Adam(eta=1e-3), scheme="bsshslm_2020",
+                            loss="cross_entropy", update_interval=50.0, learning_window=20.0)
+
+    raster, _ = _inputs(200, seed=1)
+    targets = np.zeros((200, N_OUT))
+    targets[:, 0] = 1.0
+    a = make()
+    ra = a.run(raster, targets)
+    if step_by_step:
+        orig = CoSim._plan
+
+        def plan(self, kinds):
+            orig(self, kinds)
+            self.L = 0.0
+
+        monkeypatch.setattr(CoSim, "_plan", plan)
+    b = make()
+    net = se.Network()
+    rows, ids = np.nonzero(raster)
+    blk = net.eprop(b, inputs=net.spike_source([(rows[ids == i] + 1) * 1.0 for i in range(N_IN)]))
+    blk.set_targets(targets)
+    with pytest.raises(se.NetworkError, match="learning_window per step applies to scheme='event'"):
+        blk.set_targets(targets, learning_window=np.ones(200))
+    net.run(200.0)
+    assert net._sim.cosim.L == (0.0 if step_by_step else math.inf)
+    assert blk.last_run.loss == ra.loss
+    _assert_same_network(a, b)

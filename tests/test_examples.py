@@ -68,3 +68,18 @@ def test_btsp_place_field(capsys):
     assert 1.5 < rows[1]["peak_smooth"] - 1.0 < 2.5 and rows[2]["w120"] < rows[1]["w120"]
     lap = r["ca1_spikes_per_lap"]
     assert lap[2] > 5 * max(lap[0], 1)  # the CA1 cell became a place cell
+
+
+def test_clocked_mixed(tmp_path, capsys):
+    out = _main("clocked_mixed.py")(["--duration", "200"])
+    text = capsys.readouterr().out
+    assert "clocked populations first, 1.0 ms at a time" in text and "energy report" in text
+    assert out["I"]["on_grid"] and not out["E"]["on_grid"]
+    assert out["E"]["spikes"] > 100 and out["I"]["spikes"] > 100
+
+
+def test_eprop_in_network(capsys):
+    s = _main("eprop_in_network.py")(["--quick", "--check", "--iterations", "4"])
+    assert s["same_as_standalone"] and s["iterations"] == 4
+    assert s["recurrent_spikes"] > 100 and s["observer_spikes"] > 0
+    assert "losses identical" in capsys.readouterr().out

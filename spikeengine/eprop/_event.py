@@ -278,73 +278,120 @@ def run_event(net, raster, targets, window, record_weights, learn):
     tuple
         ``(readout, error, loss, (spike_steps, spike_ids), weight_events)`` as :class:`EpropResult` takes them.
     """
-    n = raster.shape[0]
-    st = net._state
-    T0 = st["t"]
-    rp = net._rec_arrays
-    op = net._out_arrays
-    par = net._opt_par(learn)
-    n_out = net.n_out
-    net._grow_history(T0 + n)
-    hist = net._hist
-    syn = net._syn
-    has_targets = targets is not None
-    if not has_targets:
-        targets = np.zeros((n, n_out))
-    # fresh state arrays (the previous ones may be referenced from elsewhere, e.g. a checkpoint)
-    v, a, i_in, f_av, z_prev = (np.array(st[k], dtype=np.float64) for k in ("v", "a", "i_in", "f_av", "z_prev"))
-    v_out, i_out, arr_rec, arr_out = (np.array(st[k], dtype=np.float64) for k in ("v_out", "i_out", "arr_rec",
-                                                                                   "arr_out"))
-    r = np.array(st["r"], dtype=np.int64)
-    tp_in, tp_rec = np.array(st["t_prev_in"], dtype=np.int64), np.array(st["t_prev_rec"], dtype=np.int64)
-    done_in = np.array(st.get("t_done_in", tp_in), dtype=np.int64)
-    done_rec = np.array(st.get("t_done_rec", tp_rec), dtype=np.int64)
-    # the kernel works on packed (n_pre, field, n_post) copies of the synapse state (see :mod:`._kernels`), so
-    # that the synapses of one presynaptic neuron are contiguous; they are written back after the run
-    n_rec, n_in = net.n_rec, net.n_in
-    shapes = {"in": (n_rec, n_in), "rec": (n_rec, n_rec), "out": (n_out, n_rec)}
-    mats = {"in": net.W_in, "rec": net.W_rec, "out": net.W_out}
-    for p, shp in shapes.items():  # networks saved before pending windows existed
-        syn.setdefault(f"{p}_pend", np.zeros(shp))
-    names = {"in": _TRACES + ("pend",), "rec": _TRACES + ("pend",), "out": ("zpb", "zbar", "pend")}
-    # gradient descent neither reads nor changes the Adam states (m, v, b1, b2): they are not packed
-    opt_fields = (F_CUM,) if par[0] == 0.0 else (F_CUM, F_M, F_V, F_B1, F_B2)
-    packs = {}
-    for p, (npost, npre) in shapes.items():
-        o_cum, step, o_m, o_v, o_b1, o_b2 = (x.reshape(npost, npre) for x in syn[f"{p}_opt"])
-        fields = [(F_W, mats[p])] + [(_FIELD[nm], syn[f"{p}_{nm}"]) for nm in names[p]]
-        fields += [(f, x) for f, x in zip((F_CUM, F_M, F_V, F_B1, F_B2), (o_cum, o_m, o_v, o_b1, o_b2))
-                   if f in opt_fields]
-        S = np.zeros((npre, N_FIELDS, npost))
-        for f, x in fields:
-            S[:, f, :] = x.T
-        packs[p] = (S, np.ascontiguousarray(step.T), fields, step)
-    P = np.stack([rp["alpha"], rp["kappa"], rp["kappa_reg"], rp["beta"], rp["rho"]])
-    out = _run_kernel(
-        np.ascontiguousarray(raster, dtype=np.bool_), has_targets, np.ascontiguousarray(targets, dtype=np.float64),
-        np.ascontiguousarray(window, dtype=np.float64), T0, net._h0, float(net.dt), net.loss == "cross_entropy",
-        net.feedback == "symmetric", bool(record_weights),
-        v, r, a, i_in, f_av, z_prev, v_out, i_out, arr_rec, arr_out, tp_in, tp_rec, done_in, done_rec,
-        packs["in"][0], packs["in"][1], packs["rec"][0], packs["rec"][1], packs["out"][0], packs["out"][1], net.B, par,
-        hist["psi"], hist["L"], hist["fr"], hist["err"],
-        rp["alpha"], rp["P_i"], rp["I_e"], rp["V_min"], rp["V_th"], rp["beta"], rp["rho"], rp["ref_counts"],
-        rp["kappa"], rp["kappa_reg"], rp["c_reg"], rp["f_target_step"], rp["cut"], P,
-        rp["sg_code"].astype(np.int64), rp["sg_h"], rp["sg_w"],
-        op["kappa"], op["P_i"], op["I_e"], op["V_min"], op["E_L"], op["cut"], *net._event_flags())
-    for S, STEP, fields, step in packs.values():
-        for f, x in fields:
-            x[...] = S[:, f, :].T
-        step[...] = STEP.T
-    readout, error, loss, n_spk, spk_t, spk_i, n_ev, ev_step, ev_proj, ev_pre, ev_post, ev_w = out
-    if n:
-        st.update(v=v, r=r, a=a, i_in=i_in, f_av=f_av, z_prev=z_prev, v_out=v_out, i_out=i_out, arr_rec=arr_rec,
-                  arr_out=arr_out)
-    st.update(t_prev_in=tp_in, t_prev_rec=tp_rec, t_done_in=done_in, t_done_rec=done_rec)
-    st["t"] = T0 + n
-    net._trim_history()
-    spikes = (spk_t[:n_spk].copy(), spk_i[:n_spk].copy())
-    wev = None
-    if record_weights:
-        wev = [(ev_step[:n_ev].copy(), ev_proj[:n_ev].copy(), ev_pre[:n_ev].copy(), ev_post[:n_ev].copy(),
-                ev_w[:n_ev].copy())] if n_ev else []
-    return readout, error, float(loss), spikes, wev
+    session = EventSession(net, learn, record_weights)
+    try:
+        return session.run(raster, targets, window)
+    finally:
+        session.close()
+
+
+class EventSession:
+    """Consecutive runs of the event scheme that keep the packed synapse state between them.
+
+    Packing the synapse matrices into the kernel's ``(n_pre, field, n_post)`` layout and back costs about a
+    millisecond for 100 x 100 neurons, which is nothing for a run of 1000 steps but dominates runs of one
+    step (an e-prop block inside a Network whose event-driven inputs arrive one step ahead). A session packs
+    once, runs any number of times, and writes everything back at :meth:`close`; between them the
+    network's matrices and traces are stale (the state in ``net._state`` and the histories are current).
+    The results are those of one run over the same steps, bit for bit.
+    """
+
+    def __init__(self, net, learn, record_weights):
+        self.net = net
+        self.record = bool(record_weights)
+        st = net._state
+        self.par = net._opt_par(learn)
+        # fresh state arrays (the previous ones may be referenced from elsewhere, e.g. a checkpoint)
+        self.v, self.a, self.i_in, self.f_av, self.z_prev = (
+            np.array(st[k], dtype=np.float64) for k in ("v", "a", "i_in", "f_av", "z_prev"))
+        self.v_out, self.i_out, self.arr_rec, self.arr_out = (
+            np.array(st[k], dtype=np.float64) for k in ("v_out", "i_out", "arr_rec", "arr_out"))
+        self.r = np.array(st["r"], dtype=np.int64)
+        self.tp_in, self.tp_rec = np.array(st["t_prev_in"], dtype=np.int64), np.array(st["t_prev_rec"], dtype=np.int64)
+        self.done_in = np.array(st.get("t_done_in", self.tp_in), dtype=np.int64)
+        self.done_rec = np.array(st.get("t_done_rec", self.tp_rec), dtype=np.int64)
+        st.update(t_prev_in=self.tp_in, t_prev_rec=self.tp_rec, t_done_in=self.done_in, t_done_rec=self.done_rec)
+        # the kernel works on packed (n_pre, field, n_post) copies of the synapse state (see :mod:`._kernels`), so
+        # that the synapses of one presynaptic neuron are contiguous; they are written back by close()
+        n_rec, n_in, n_out = net.n_rec, net.n_in, net.n_out
+        syn = net._syn
+        shapes = {"in": (n_rec, n_in), "rec": (n_rec, n_rec), "out": (n_out, n_rec)}
+        mats = {"in": net.W_in, "rec": net.W_rec, "out": net.W_out}
+        for p, shp in shapes.items():  # networks saved before pending windows existed
+            syn.setdefault(f"{p}_pend", np.zeros(shp))
+        names = {"in": _TRACES + ("pend",), "rec": _TRACES + ("pend",), "out": ("zpb", "zbar", "pend")}
+        # gradient descent neither reads nor changes the Adam states (m, v, b1, b2): they are not packed
+        opt_fields = (F_CUM,) if self.par[0] == 0.0 else (F_CUM, F_M, F_V, F_B1, F_B2)
+        self.packs = {}
+        for p, (npost, npre) in shapes.items():
+            o_cum, step, o_m, o_v, o_b1, o_b2 = (x.reshape(npost, npre) for x in syn[f"{p}_opt"])
+            fields = [(F_W, mats[p])] + [(_FIELD[nm], syn[f"{p}_{nm}"]) for nm in names[p]]
+            fields += [(f, x) for f, x in zip((F_CUM, F_M, F_V, F_B1, F_B2), (o_cum, o_m, o_v, o_b1, o_b2))
+                       if f in opt_fields]
+            S = np.zeros((npre, N_FIELDS, npost))
+            for f, x in fields:
+                S[:, f, :] = x.T
+            self.packs[p] = (S, np.ascontiguousarray(step.T), fields, step)
+        rp = net._rec_arrays
+        self.P = np.stack([rp["alpha"], rp["kappa"], rp["kappa_reg"], rp["beta"], rp["rho"]])
+        self.sg_code = rp["sg_code"].astype(np.int64)
+        self.flags = net._event_flags()
+        self.ran = False
+        #: history rows trimmed at a time (a session of one-step runs would otherwise shift it every step)
+        self.min_cut = 1
+        self.untrimmed = 0
+
+    def run(self, raster, targets, window):
+        """Run ``len(raster)`` steps; returns what :func:`run_event` returns."""
+        net = self.net
+        n = raster.shape[0]
+        st = net._state
+        T0 = st["t"]
+        rp = net._rec_arrays
+        op = net._out_arrays
+        n_out = net.n_out
+        net._grow_history(T0 + n)
+        hist = net._hist
+        has_targets = targets is not None
+        if not has_targets:
+            targets = np.zeros((n, n_out))
+        pk = self.packs
+        out = _run_kernel(
+            np.ascontiguousarray(raster, dtype=np.bool_), has_targets,
+            np.ascontiguousarray(targets, dtype=np.float64), np.ascontiguousarray(window, dtype=np.float64), T0,
+            net._h0, float(net.dt), net.loss == "cross_entropy", net.feedback == "symmetric", self.record,
+            self.v, self.r, self.a, self.i_in, self.f_av, self.z_prev, self.v_out, self.i_out, self.arr_rec,
+            self.arr_out, self.tp_in, self.tp_rec, self.done_in, self.done_rec,
+            pk["in"][0], pk["in"][1], pk["rec"][0], pk["rec"][1], pk["out"][0], pk["out"][1], net.B, self.par,
+            hist["psi"], hist["L"], hist["fr"], hist["err"],
+            rp["alpha"], rp["P_i"], rp["I_e"], rp["V_min"], rp["V_th"], rp["beta"], rp["rho"], rp["ref_counts"],
+            rp["kappa"], rp["kappa_reg"], rp["c_reg"], rp["f_target_step"], rp["cut"], self.P,
+            self.sg_code, rp["sg_h"], rp["sg_w"],
+            op["kappa"], op["P_i"], op["I_e"], op["V_min"], op["E_L"], op["cut"], *self.flags)
+        readout, error, loss, n_spk, spk_t, spk_i, n_ev, ev_step, ev_proj, ev_pre, ev_post, ev_w = out
+        if n:
+            self.ran = True
+        st["t"] = T0 + n
+        self.untrimmed += n
+        if self.untrimmed >= self.min_cut:
+            net._trim_history(min_cut=self.min_cut)
+            self.untrimmed = 0
+        spikes = (spk_t[:n_spk].copy(), spk_i[:n_spk].copy())
+        wev = None
+        if self.record:
+            wev = [(ev_step[:n_ev].copy(), ev_proj[:n_ev].copy(), ev_pre[:n_ev].copy(), ev_post[:n_ev].copy(),
+                    ev_w[:n_ev].copy())] if n_ev else []
+        return readout, error, float(loss), spikes, wev
+
+    def close(self):
+        """Write the packed synapse state and the neuron state back into the network."""
+        for S, STEP, fields, step in self.packs.values():
+            for f, x in fields:
+                x[...] = S[:, f, :].T
+            step[...] = STEP.T
+        if self.untrimmed:
+            self.net._trim_history()
+        if self.ran:
+            self.net._state.update(v=self.v, r=self.r, a=self.a, i_in=self.i_in, f_av=self.f_av,
+                                   z_prev=self.z_prev, v_out=self.v_out, i_out=self.i_out, arr_rec=self.arr_rec,
+                                   arr_out=self.arr_out)

@@ -142,7 +142,10 @@ class EpropBlock:
             raise NetworkError(f"e-prop block {self.name!r}: targets[{bad[0][0]}, {bad[0][1]}] is "
                                f"{tg[tuple(bad[0])]}; targets must be finite")
         if learning_window is None:
-            win = np.ones(tg.shape[0])
+            win = None
+        elif ep.scheme != "event":
+            raise NetworkError(f"e-prop block {self.name!r}: a learning_window per step applies to scheme='event'; "
+                               "the bsshslm_2020 scheme uses the network's learning_window (ms)")
         else:
             win = np.asarray(learning_window, dtype=np.float64)
             if win.shape != (tg.shape[0],):
@@ -161,8 +164,11 @@ class EpropBlock:
             raise NetworkError(f"e-prop block {self.name!r}: the targets cover the updates ending at "
                                f"({self._tg0 * h}, {(self._tg0 + self._tg.shape[0]) * h}] ms but the run reaches "
                                f"{(k0 + n) * h} ms; give targets for the whole run (set_targets), or None")
-        tg, win = self._tg[a:b], self._win[a:b]
-        self._tg, self._win, self._tg0 = self._tg[b:], self._win[b:], k0 + n  # consumed rows are released
+        tg = self._tg[a:b]
+        win = None if self._win is None else self._win[a:b]
+        self._tg, self._tg0 = self._tg[b:], k0 + n  # consumed rows are released
+        if self._win is not None:
+            self._win = self._win[b:]
         return tg, win
 
     @property

@@ -353,11 +353,12 @@ class EpropNetwork:
             elif k in ("L", "err") or self.scheme != "event":  # the event kernel writes psi and fr every step
                 a[t - self._h0:need] = 0.0
 
-    def _trim_history(self):
+    def _trim_history(self, min_cut=1):
         """Event scheme: drop the rows no pending window can read any more (in place, no reallocation).
 
         A presynaptic neuron pins the rows from the step its window is integrated up to (its last spike, or its
-        last flush), unless the window already reached the cutoff of every target.
+        last flush), unless the window already reached the cutoff of every target. Nothing moves unless at
+        least ``min_cut`` rows can go (runs of a few steps trim in batches).
         """
         st = self._state
         keep = st["t"] - 1
@@ -368,7 +369,7 @@ class EpropNetwork:
             if pin.size:
                 keep = min(keep, int(pin.min()))
         cut = keep - self._h0
-        if cut > 0:
+        if cut >= max(min_cut, 1):
             m = max(st["t"] - keep, 0)
             for a in self._hist.values():
                 a[:m] = a[cut:cut + m]
