@@ -377,6 +377,9 @@ class GridDomain(_Domain):
             self.done = max(self.done, E)
             return np.empty(0), np.empty(0, np.int64)
         x_e, x_i, x_w = self.take(E)
+        if x_e.size and x_e[0] <= self.done:  # the schedule rules this out; never drop input silently
+            raise NetworkError(f"clocked populations: an input arrived for update {int(x_e[0])}, which had already "
+                               "run (please report this)")
         oe, oi = [], []
         cap = max(4096, 4 * self.n)
         p = 0

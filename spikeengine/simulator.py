@@ -494,6 +494,9 @@ class Simulator:
             edges = np.unique(np.concatenate([[t0], np.rint(edges[1:-1] / h) * h, [t1]]))
             edges = edges[(edges >= t0) & (edges <= t1)]
         wsmp = self._weight_sample_times(t0, t1)
+        if wsmp.size and self.cosim is not None:
+            for w in wsmp:  # chunks include their end here: a sample at t comes after the events at t
+                self.cosim.check_time(float(w), "a weight sample time")
         if wsmp.size:  # sampled weights: cut the run at the sample times (a sample at t: before events at t)
             edges = np.union1d(edges, wsmp[wsmp > t0])
         if wsmp.size and wsmp[0] == t0:

@@ -228,3 +228,30 @@ def test_bsshslm_block_equals_the_standalone_network_on_either_schedule(monkeypa
     assert net._sim.cosim.L == (0.0 if step_by_step else math.inf)
     assert blk.last_run.loss == ra.loss
     _assert_same_network(a, b)
+
+
+def test_train_drives_a_block_inside_its_network(tmp_path):
+    """train() on a block fed by a stream source: the same history and weights as train() on the
+    stand-alone network; checkpoints hold the block's EpropNetwork."""
+    from spikeengine.eprop import load_checkpoint, train
+
+    rng = np.random.default_rng(11)
+    data = [(rng.random((80, N_IN)) < 0.08, np.abs(rng.normal(0, 1, (80, N_OUT)))) for _ in range(3)]
+    ref = _make()
+    h_ref = train(ref, data, iterations=4, progress=False)
+    net = se.Network()
+    blk = net.eprop(_make(), inputs=net.stream_source(N_IN, name="stream"), name="ep")
+    blk.rec.record("spikes")
+    h = train(blk, data, iterations=4, progress=False, checkpoint_every=2, checkpoint_path=tmp_path / "c.npz")
+    assert h.loss == h_ref.loss and len(h) == 4
+    _assert_same_network(ref, blk.network)
+    assert net.t == 4 * 80.0 and blk.rec.spikes[0].size > 0
+    ck = load_checkpoint(tmp_path / "c.npz")
+    np.testing.assert_array_equal(ck["state"]["W_in"], blk.network.W_in)
+    assert len(ck["history"]) == 4
+    with pytest.raises(se.ParameterError, match="cannot be evaluated in isolation"):
+        train(blk, data, iterations=1, progress=False, eval_every=1, test_set=data)
+    net2 = se.Network()
+    blk2 = net2.eprop(_make(), inputs=net2.spike_source([[1.0]] * N_IN, name="fixed"))
+    with pytest.raises(se.ParameterError, match="takes its inputs from 'fixed'; to present samples to a block"):
+        train(blk2, data, iterations=1, progress=False)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import dtypes as dt
-from ..errors import NetworkError
+from ..errors import NetworkError, ParameterError
 from ..models import NeuronModel
 from .network import EpropNetwork, EpropResult
 
@@ -190,3 +190,40 @@ class EpropBlock:
                                   np.concatenate([r.spike_ids for r in res])), wev, res[0].t_start, res[0].dt)
             self._results = [merged]
         return self._results[0]
+
+
+class BlockRunner:
+    """:meth:`EpropNetwork.run`'s interface for an :class:`EpropBlock`, so that :func:`~spikeengine.eprop.train`
+    and :func:`~spikeengine.eprop.evaluate` drive a block inside its Network.
+
+    A run feeds the raster into the block's input population (a stream source: raster row ``r`` becomes the
+    spike at ``(t + r + 1) dt``), sets the targets and runs the whole Network for the raster's steps.
+    Everything else (``n_in``, ``scheme``, ``t``, ...) is the block's :class:`EpropNetwork`'s.
+    """
+
+    def __init__(self, block, where="train"):
+        inp = block.inputs
+        if inp is None or inp.source is None or inp.source[0] != "stream":
+            raise ParameterError(f"{where}: the e-prop block {block.name!r} takes its inputs from "
+                                 f"{'nothing' if inp is None else repr(inp.name)}; to present samples to a block, "
+                                 "give it a stream source as inputs (net.stream_source(n_in)) or drive it yourself "
+                                 "(net.feed, block.set_targets, net.run)")
+        self.block = block
+
+    def __getattr__(self, name):
+        return getattr(self.block.network, name)
+
+    def run(self, raster, targets, learning_window=None, learn=True):
+        """Present one sample; returns the :class:`EpropResult` of its updates."""
+        blk = self.block
+        ep = blk.network
+        net = blk.rec.net
+        rows, ids = np.nonzero(raster)
+        net.feed(blk.inputs, (ep.t + rows + 1) * ep.dt, ids)
+        blk.set_targets(targets, learning_window)
+        old, blk.learn = blk.learn, bool(learn)
+        try:
+            net.run(raster.shape[0] * ep.dt)
+        finally:
+            blk.learn = old
+        return blk.last_run

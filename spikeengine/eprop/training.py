@@ -465,7 +465,8 @@ def evaluate(net, data, *, learning_window=None, sequence_steps=None, isolated=T
 
     Parameters
     ----------
-    net : EpropNetwork
+    net : EpropNetwork or EpropBlock
+        A block needs ``isolated=False``.
     data : sequence or iterable of samples
         As :func:`train`.
     learning_window, sequence_steps
@@ -494,6 +495,10 @@ def evaluate(net, data, *, learning_window=None, sequence_steps=None, isolated=T
     >>> r["n"], round(r["loss"], 6), net.t
     (1, 0.03625, 0)
     """
+    net, ep = _runner(net, "evaluate")
+    if isolated and net is not ep:
+        raise ParameterError("evaluate: a block inside a Network cannot be evaluated in isolation (the Network's "
+                             "event-driven state cannot be set aside); pass isolated=False")
     snap = _snapshot(net) if isolated else None
     losses, correct = [], []
     try:
@@ -511,6 +516,17 @@ def evaluate(net, data, *, learning_window=None, sequence_steps=None, isolated=T
     acc = float(np.mean(correct)) if correct else None
     return {"loss": float(np.mean(losses)) if losses else math.nan, "accuracy": acc,
             "error": None if acc is None else 1.0 - acc, "n": len(losses)}
+
+
+def _runner(net, where):
+    """``(what runs the samples, the EpropNetwork)`` for an :class:`EpropNetwork` or an :class:`EpropBlock`."""
+    from .block import BlockRunner, EpropBlock
+
+    if isinstance(net, EpropBlock):
+        return BlockRunner(net, where), net.network
+    if not isinstance(net, EpropNetwork):
+        raise ParameterError(f"{where}: net must be an EpropNetwork or an EpropBlock (got {type(net).__name__})")
+    return net, net
 
 
 def _fmt_time(s):
@@ -544,7 +560,9 @@ def train(net, data, *, iterations=None, batch_size=1, learning_window=None, seq
 
     Parameters
     ----------
-    net : EpropNetwork
+    net : EpropNetwork or EpropBlock
+        A block (:meth:`spikeengine.Network.eprop`) whose inputs are a stream source is trained inside its
+        Network: each sample is fed into the stream and the whole Network runs (``eval_isolated=False``).
     data : sequence or iterable of samples
         Samples ``(inputs, target)`` or ``(inputs, target, window)`` (see the module docstring). A
         sequence (``len`` and indexing) is cycled epoch by epoch; any other iterable (a generator of
@@ -612,8 +630,11 @@ def train(net, data, *, iterations=None, batch_size=1, learning_window=None, seq
     >>> len(h), h.iteration, h.accuracy, all(loss > 0 for loss in h.loss)   # regression: no accuracy
     (3, [1, 2, 3], [None, None, None], True)
     """
-    if not isinstance(net, EpropNetwork):
-        raise ParameterError(f"train: net must be an EpropNetwork (got {type(net).__name__})")
+    user_net = net
+    net, ep = _runner(net, "train")
+    if eval_every is not None and eval_isolated and net is not ep:
+        raise ParameterError("train: a block inside a Network cannot be evaluated in isolation (the Network's "
+                             "event-driven state cannot be set aside); pass eval_isolated=False")
     batch_size = _pos_int("batch_size", batch_size)
     for nm, val in (("iterations", iterations), ("eval_every", eval_every), ("progress_every", progress_every),
                     ("checkpoint_every", checkpoint_every), ("sequence_steps", sequence_steps)):
@@ -691,7 +712,7 @@ def train(net, data, *, iterations=None, batch_size=1, learning_window=None, seq
                               isolated=eval_isolated)
             history.add_test(it, tested["loss"], tested["accuracy"])
         if checkpoint_every is not None and (done % checkpoint_every == 0 or last):
-            save_checkpoint(net, str(checkpoint_path).replace("{iteration}", str(it)), history=history)
+            save_checkpoint(ep, str(checkpoint_path).replace("{iteration}", str(it)), history=history)
         if done == 1:
             t_first = time.perf_counter()  # the first iteration includes compilation: leave it out of the ETA
         if progress and (done % every == 0 or last or done == 1):
@@ -709,7 +730,7 @@ def train(net, data, *, iterations=None, batch_size=1, learning_window=None, seq
                 progress(info)
             else:
                 _print_progress(info)
-        if callback is not None and callback(it, history, net) is False:
+        if callback is not None and callback(it, history, user_net) is False:
             break
         if exhausted:
             break
