@@ -9,7 +9,7 @@ import numpy as np
 from .. import dtypes as dt
 from ..errors import NetworkError, ParameterError
 from ..models import NeuronModel
-from .network import EpropNetwork, EpropResult
+from .network import EpropNetwork, EpropResult, check_targets
 
 
 class _EpropUnits(NeuronModel):
@@ -131,16 +131,7 @@ class EpropBlock:
             self._tg = None
             self._win = None
             return
-        tg = np.asarray(targets, dtype=np.float64)
-        if tg.ndim == 1 and ep.n_out == 1:
-            tg = tg[:, None]
-        if tg.ndim != 2 or tg.shape[1] != ep.n_out:
-            raise NetworkError(f"e-prop block {self.name!r}: targets have shape {np.shape(targets)}; expected "
-                               f"(n_steps, {ep.n_out}) for its {ep.n_out} readout(s)")
-        bad = np.argwhere(~np.isfinite(tg))
-        if bad.size:
-            raise NetworkError(f"e-prop block {self.name!r}: targets[{bad[0][0]}, {bad[0][1]}] is "
-                               f"{tg[tuple(bad[0])]}; targets must be finite")
+        tg = check_targets(targets, ep.n_out, f"e-prop block {self.name!r}")
         if learning_window is None:
             win = None
         elif ep.scheme != "event":

@@ -417,16 +417,7 @@ class EpropNetwork:
             Shapes that do not match the network, NaN targets, spikes off the grid or out of range.
         """
         if targets is not None:
-            targets = np.asarray(targets, dtype=np.float64)
-            if targets.ndim == 1 and self.n_out == 1:
-                targets = targets[:, None]
-            if targets.ndim != 2 or targets.shape[1] != self.n_out:
-                raise NetworkError(f"EpropNetwork.run: targets have shape {targets.shape}; expected (n_steps, "
-                                   f"{self.n_out}) for the {self.n_out} readout(s)")
-            bad = np.argwhere(~np.isfinite(targets))
-            if bad.size:
-                raise NetworkError(f"EpropNetwork.run: targets[{bad[0][0]}, {bad[0][1]}] is "
-                                   f"{targets[tuple(bad[0])]}; targets must be finite")
+            targets = check_targets(targets, self.n_out, "EpropNetwork.run")
             if n_steps is not None and n_steps != targets.shape[0]:
                 raise NetworkError(f"EpropNetwork.run: n_steps={n_steps} but targets have {targets.shape[0]} steps")
             n_steps = targets.shape[0]
@@ -496,6 +487,22 @@ class EpropNetwork:
                 raise NetworkError(f"EpropNetwork.run: input {i} has two spikes in one step")
             raster[k, i] = True
         return raster
+
+
+def check_targets(targets, n_out, where):
+    """``targets`` as a float64 ``(n_steps, n_out)`` array (a vector for one readout is a column), finite;
+    :class:`NetworkError` naming ``where`` and the first bad entry otherwise."""
+    tg = np.asarray(targets, dtype=np.float64)
+    if tg.ndim == 1 and n_out == 1:
+        tg = tg[:, None]
+    if tg.ndim != 2 or tg.shape[1] != n_out:
+        raise NetworkError(f"{where}: targets have shape {np.shape(targets)}; expected (n_steps, {n_out}) for the "
+                           f"{n_out} readout(s)")
+    bad = np.argwhere(~np.isfinite(tg))
+    if bad.size:
+        raise NetworkError(f"{where}: targets[{bad[0][0]}, {bad[0][1]}] is {tg[tuple(bad[0])]}; targets must be "
+                           "finite")
+    return tg
 
 
 def _positive(name, x):
