@@ -456,7 +456,9 @@ class Simulator:
         order = np.lexsort((ni, nt))
         nt, ni = nt[order], ni[order]
         rt, ri = self.src_t[p:], self.src_id[p:]
-        if rt.size and nt.size and (nt[0] < rt[-1] or (nt[0] == rt[-1] and ni[0] < ri[-1])):
+        if rt.size and nt.size and (nt[-1] < rt[0] or (nt[-1] == rt[0] and ni[-1] < ri[0])):
+            nt, ni = np.concatenate([nt, rt]), np.concatenate([ni, ri])  # all before the queue (clocked spikes)
+        elif rt.size and nt.size and (nt[0] < rt[-1] or (nt[0] == rt[-1] and ni[0] < ri[-1])):
             t = np.concatenate([rt, nt])  # interleaved with queued spikes: merge
             i = np.concatenate([ri, ni])
             order = np.lexsort((i, t))
