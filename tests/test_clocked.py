@@ -315,3 +315,37 @@ def test_mixed_network_matches_nest(seed, grid_inputs):
         ours[k] = (ot[o], oi[o])
     assert all(theirs[k][0].size > 50 for k in "ABC")
     _same(theirs, ours, tol=1e-9)
+
+
+def test_stdp_from_a_clocked_population_equals_stdp_from_its_spikes_as_a_source():
+    """Clocked spikes enter the event core as source spikes: plasticity on their projections sees exactly
+    what it would see from a spike source emitting the same times."""
+    rng = np.random.default_rng(0)
+    pre, post_ids = rng.integers(0, 20, 80), np.repeat(np.arange(10), 8)
+    cell = dict(E_L=0.0, V_m=0.0, V_reset=0.0, V_th=1.0, C_m=1.0, tau_m=10.0, t_ref=2.0)
+
+    def build(times=None):
+        net = se.Network(seed=2)
+        drive = net.poisson_source(50, rate=30.0)
+        if times is None:
+            g = net.population(20, se.Clocked("iaf_psc_delta", dt=H, params=cell))
+            net.connect(drive, g, {"rule": "fixed_indegree", "indegree": 10}, weight=0.4, delay=1.0)
+            g.record("spikes")
+        else:
+            g = net.spike_source(times)
+        post = net.population(10, se.LIF(**cell))
+        proj = net.connect(g, post, se.FromArrays(pre, post_ids), weight=0.3, delay=1.5,
+                           plasticity=se.STDP(Wmax=1.0))
+        post.record("spikes")
+        return net, g, post, proj
+
+    net, g, post, proj = build()
+    net.run(300.0)
+    t, i = g.spikes
+    net2, _, post2, proj2 = build([t[i == k] for k in range(20)])
+    net2.run(300.0)
+    assert t.size > 200 and post.spikes[0].size > 100
+    np.testing.assert_allclose(post.spikes[0], post2.spikes[0], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(post.spikes[1], post2.spikes[1])
+    np.testing.assert_allclose(proj.weights, proj2.weights, rtol=1e-12, atol=0)
+    assert not np.allclose(proj.weights, 0.3)
