@@ -275,10 +275,11 @@ def _label(pop):
     return f"population {pop.name!r}"
 
 
-def refuse_clocked(net, what):
-    """Raise :class:`NetworkError` if ``net`` has clocked populations (not representable in ``what`` yet)."""
+def refuse_clocked(net, what, grid_ok=False):
+    """Raise :class:`NetworkError` if ``net`` has clocked populations (not representable in ``what`` yet);
+    ``grid_ok``: :class:`Clocked` grid models are (e-prop blocks are not)."""
     for p in net.populations:
-        if getattr(p.model, "clocked", False):
+        if getattr(p.model, "clocked", False) and not (grid_ok and isinstance(p.model, Clocked)):
             raise NetworkError(f"the clocked population {p.name!r} ({p.model!r}) cannot be exported to {what} yet; "
                                "network files and graphs hold event-driven populations only")
 

@@ -81,10 +81,13 @@ def load_network(path, format=None, backend=None, **nir_options):
 def save_network(net, path, format=None):
     """Write ``net`` to ``path`` in the format its extension (or ``format``) names."""
     fmt = network_format(path, format)
+    from .clocked import Clocked
+
     for p in net.populations:
-        if getattr(p.model, "clocked", False):
-            raise NetworkError(f"{path}: the clocked population {p.name!r} ({p.model!r}) cannot be saved yet; "
-                               "network files hold event-driven populations only")
+        if getattr(p.model, "clocked", False) and not (fmt == "native" and isinstance(p.model, Clocked)):
+            raise NetworkError(f"{path}: the clocked population {p.name!r} ({p.model!r}) cannot be saved in this "
+                               "format yet (the native .h5 format holds se.Clocked grid populations; e-prop blocks "
+                               "are saved with spikeengine.eprop.save_checkpoint)")
     if fmt == "native":
         from .native import save
 

@@ -9,13 +9,15 @@ spikes. :func:`info` summarises a file from its attributes and dataset shapes on
 
 Layout (``docs/files.md``, "Native format")::
 
-    /                       attrs: format="spikeengine-network", version=1, writer, seed,
+    /                       attrs: format="spikeengine-network", version=1 (2 with clocked populations), writer,
+                                   seed,
                                    [backend], counters_enabled, bin_width, n_neurons, n_synapses
     /metadata               scalar string: JSON of Network.metadata
     /populations            attr count
     /populations/<k>        attrs name, size, first, kind ("neuron" | "spike_source" |
                             "poisson_source" | "stream_source"), record_spikes,
-                            [model, model_class, reset]  (kind "neuron")
+                            [model, model_class, reset, clock_dt]  (kind "neuron"; clock_dt: version 2,
+                            a se.Clocked population of the model, on a clock of clock_dt ms)
         params/<name>       float64, shape () (same for every neuron) or (size,)
         spike_times/times   float64 (all trains concatenated), spike_times/offsets int64 (size+1,)
         rates               float64 (size,)                               (kind "poisson_source")
@@ -50,6 +52,7 @@ Examples
 """
 
 import json
+import math
 import os
 import warnings
 from contextlib import contextmanager
@@ -63,7 +66,10 @@ from .models import NeuronModel
 
 FORMAT = "spikeengine-network"
 #: version written by :func:`save`; files with a larger version are refused
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: what a file needs: 1 for event-driven networks, 2 when a population is clocked (attribute ``clock_dt``, which a
+#: version-1 reader would ignore and so load the population as event-driven)
+_PLAIN_VERSION = 1
 
 _KINDS = ("neuron", "spike_source", "poisson_source", "stream_source")
 _SOURCE_KIND = {"array": "spike_source", "poisson": "poisson_source", "stream": "stream_source"}
@@ -198,7 +204,7 @@ def save(net, path, compression=None):
     """
     from .clocked import refuse_clocked
 
-    refuse_clocked(net, "the native format")
+    refuse_clocked(net, "the native format", grid_ok=True)
     path = os.fspath(path)
     try:
         meta = json.dumps(net.metadata, default=_json_default, allow_nan=True)
@@ -216,7 +222,8 @@ def _write(net, f, path, meta, compression):
     from . import __version__
 
     f.attrs["format"] = FORMAT
-    f.attrs["version"] = FORMAT_VERSION
+    clocked = any(getattr(p.model, "clocked", False) for p in net.populations)
+    f.attrs["version"] = FORMAT_VERSION if clocked else _PLAIN_VERSION
     f.attrs["writer"] = f"spikeengine {__version__}"
     f.attrs["seed"] = net.seed if net.seed <= np.iinfo(np.int64).max else str(net.seed)
     if net.backend_name is not None:
@@ -239,11 +246,15 @@ def _write(net, f, path, meta, compression):
         g.attrs["record_spikes"] = bool(pop._record_spikes)
         if pop.source is None:
             g.attrs["kind"] = "neuron"
-            cls = type(pop.model)
+            model = pop.model
+            if getattr(model, "clocked", False):  # se.Clocked: the inner model, and its clock
+                g.attrs["clock_dt"] = float(model.dt)
+                model = model.model
+            cls = type(model)
             g.attrs["model"] = cls.__name__
             g.attrs["model_class"] = f"{cls.__module__}.{cls.__qualname__}"
             pg = g.create_group("params")
-            for name, value in pop.model.params.items():
+            for name, value in model.params.items():
                 if isinstance(value, str):
                     g.attrs[name] = value  # "reset"
                 else:
@@ -450,6 +461,14 @@ class _Scan:
                     if ok is not None:
                         spec["params"][pname] = ok
             spec["reset"] = g.attrs.get("reset")
+            clock = g.attrs.get("clock_dt")
+            if clock is not None and not (isinstance(clock, (float, np.floating)) and math.isfinite(clock)
+                                          and clock > 0):
+                self.problem(where, f"attribute clock_dt is {clock!r}; expected a number of ms > 0")
+                clock = None
+            spec["clock_dt"] = None if clock is None else float(clock)
+            if clock is not None:
+                spec["model"] = f"Clocked({model}, dt={float(clock)})"
         elif kind == "spike_source":
             sg = self.group(g, "spike_times", where)
             if sg is not None:
@@ -638,7 +657,12 @@ def _build_population(net, spec):
     if kind == "neuron":
         if spec["cls"] is None:
             raise InputFormatError(f"unknown neuron model {spec['model']!r}")
-        pop = net.population(size, spec["cls"](**_model_params(spec)), name=name)
+        model = spec["cls"](**_model_params(spec))
+        if spec.get("clock_dt") is not None:
+            from .clocked import Clocked
+
+            model = Clocked(model, dt=spec["clock_dt"])
+        pop = net.population(size, model, name=name)
     elif kind == "spike_source":
         times = _read(spec["times"], np.float64)
         off = _read(spec["offsets"], np.int64)

@@ -261,17 +261,31 @@ def test_bad_input_names_the_culprit():
         net.run(1.0)
 
 
-def test_saving_a_network_with_clocked_populations_is_refused(tmp_path):
-    net = se.Network()
-    net.population(2, se.Clocked("iaf_psc_delta", dt=0.1), name="g")
-    for ext in ("h5", "nir"):
-        with pytest.raises(se.NetworkError, match="clocked population 'g'"):
-            se.save_network(net, tmp_path / f"n.{ext}")
-    assert not list(tmp_path.iterdir())
+def test_native_files_keep_clocked_populations_and_other_formats_refuse_them(tmp_path):
+    spec = _spec(5, grid_inputs=True, T=60.0)
+    net, pops = _build(spec)
+    path = tmp_path / "mixed.h5"
+    se.save_network(net, path)
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        assert f.attrs["version"] == 2 and f["populations/1"].attrs["clock_dt"] == H
+    back = se.load_network(path)
+    assert repr(back.populations[1].model) == repr(pops["A"].model)
+    net.run(60.0)
+    back.run(60.0)
+    for k, name in enumerate("ABC", start=1):
+        t, i = back.populations[k].spikes
+        np.testing.assert_array_equal(t, pops[name].spikes[0])
+        np.testing.assert_array_equal(i, pops[name].spikes[1])
+    for ext in ("nir", "json"):
+        with pytest.raises(se.NetworkError, match="clocked population 'A'.*cannot be saved in this format"):
+            se.save_network(back, tmp_path / f"n.{ext}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mixed.h5"]
     from spikeengine.graph import to_networkx
 
-    with pytest.raises(se.NetworkError, match="clocked population 'g'.*networkx"):
-        to_networkx(net)
+    with pytest.raises(se.NetworkError, match="clocked population 'A'.*networkx"):
+        to_networkx(back)
 
 
 # ---------------------------------------------------------------- NEST 3.10

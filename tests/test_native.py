@@ -126,7 +126,7 @@ def test_scalar_weights_and_delays_are_stored_compactly(path):
         assert "weights" not in g and "delays" not in g
         assert g.attrs["weight"] == 0.25 and g.attrs["delay"] == 1.5 and g["sources"].dtype == np.int32
         assert "weights" in f["projections/1"] and "delays" not in f["projections/1"]
-        assert f.attrs["format"] == "spikeengine-network" and f.attrs["version"] == native.FORMAT_VERSION == 1
+        assert f.attrs["format"] == "spikeengine-network" and f.attrs["version"] == 1 and native.FORMAT_VERSION == 2
         assert "plasticity" not in f
     back = native.load(path)
     assert back.projections[0].weights.strides == (0,) and back.projections[0].delays.strides == (0,)
@@ -203,11 +203,11 @@ def _small(path):
 def test_newer_version_is_refused(path):
     _small(path)
     with h5py.File(path, "r+") as f:
-        f.attrs["version"] = 2
+        f.attrs["version"] = 3
     for fn in (native.load, native.info):
-        with pytest.raises(InputFormatError, match=r"written by a newer spikeengine: format version 2 > 1; upgrade"):
+        with pytest.raises(InputFormatError, match=r"written by a newer spikeengine: format version 3 > 2; upgrade"):
             fn(path)
-    assert "format version 2 > 1" in native.validate(path)[0]
+    assert "format version 3 > 2" in native.validate(path)[0]
 
 
 def test_not_a_network_file(path):
