@@ -39,8 +39,9 @@ from .models import LIF, LIFExp, NeuronModel, make_model
 GRID_TOL = 1e-9
 
 # grid kernel parameter columns
-_G_P33, _G_P30, _G_P11E, _G_P11I, _G_P21E, _G_P21I, _G_VTH, _G_VRESET, _G_VMIN, _G_IE, _G_REF, _G_EXP = range(12)
-_G_NP = 12
+(_G_P33, _G_P30, _G_P11E, _G_P11I, _G_P21E, _G_P21I, _G_VTH, _G_VRESET, _G_VMIN, _G_IE, _G_REF, _G_EXP,
+ _G_EL) = range(13)
+_G_NP = 13
 # grid kernel state columns: V - E_L, refractory steps left, I_syn_ex, I_syn_in
 _G_V, _G_R, _G_IEX, _G_IIN = range(4)
 _G_NS = 4
@@ -117,7 +118,6 @@ class Clocked(NeuronModel):
 
     clocked = True
     kind = dt.KIND_SOURCE  # the event core only queues its spikes
-    state_vars = ()
     spiking = True
 
     def __init__(self, model="iaf_psc_delta", dt=0.1, params=None):
@@ -129,6 +129,7 @@ class Clocked(NeuronModel):
                 math.isfinite(dt) and dt > 0):
             raise ParameterError(f"Clocked: dt must be a finite number of ms > 0, got {dt!r}")
         self.model = inner
+        self.state_vars = ("V_m", "I_syn_ex", "I_syn_in") if isinstance(inner, LIFExp) else ("V_m",)
         self.dt = float(dt)
         self.params = inner.params
         self.defaults = inner.defaults
@@ -163,7 +164,7 @@ class Clocked(NeuronModel):
         self.arrays(len(rows), label)
 
     def grid_arrays(self, n, label=None):
-        """Kernel parameters ``(n, 12)`` and initial state ``(n, 4)`` (voltages relative to ``E_L``)."""
+        """Kernel parameters ``(n, 13)`` and initial state ``(n, 4)`` (voltages relative to ``E_L``)."""
         a = self.arrays(n, label)
         h = self.dt
         P = np.zeros((n, _G_NP))
@@ -176,6 +177,7 @@ class Clocked(NeuronModel):
         P[:, _G_VMIN] = a["V_min"] - el
         P[:, _G_IE] = a["I_e"]
         P[:, _G_REF] = np.rint(a["t_ref"] / h)
+        P[:, _G_EL] = el
         S[:, _G_V] = a["V_m"] - el
         if isinstance(self.model, LIFExp):
             P[:, _G_EXP] = 1.0
@@ -188,14 +190,16 @@ class Clocked(NeuronModel):
         return P, S
 
 
-def grid_steps(e0, n, P, S, ring, x_e, x_i, x_w, c_ptr, c_tgt, c_w, c_d, o_e, o_i):
+def grid_steps(e0, n, P, S, ring, x_e, x_i, x_w, c_ptr, c_tgt, c_w, c_d, o_e, o_i, s_e, s_j, s_v, s_out):
     """Advance the grid neurons by the ``n`` updates ending at ``e0 + 1 .. e0 + n`` (in steps).
 
     ``ring[e % R, j, 0/1]`` holds the excitatory / inhibitory input of neuron ``j`` acting in update ``e``
     (``iaf_psc_delta`` uses column 0 for both signs, NEST's single buffer); ``x_e, x_i, x_w`` are the
     arrivals from outside, sorted by ``x_e`` (update index, all in range); ``c_*`` the CSR of the
     synapses between grid neurons (delay ``c_d`` in updates, >= 1). Spikes go to ``o_e, o_i``; returns
-    ``(updates done, spikes written)``: fewer than ``n`` updates when the output is full.
+    ``(updates done, spikes written)``: fewer than ``n`` updates when the output is full. After the updates
+    listed in ``s_e`` (sorted), row ``k`` of ``s_out`` gets state column ``s_v[c]`` of neuron ``s_j[c]``
+    (``V_m`` with ``E_L`` added back).
     """
     R = ring.shape[0]
     N = P.shape[0]
@@ -203,6 +207,8 @@ def grid_steps(e0, n, P, S, ring, x_e, x_i, x_w, c_ptr, c_tgt, c_w, c_d, o_e, o_
     nx = x_e.shape[0]
     nout = 0
     cap = o_e.shape[0]
+    ps = 0
+    ns = s_e.shape[0]
     for s in range(n):
         if nout + N > cap:
             return s, nout
@@ -254,6 +260,14 @@ def grid_steps(e0, n, P, S, ring, x_e, x_i, x_w, c_ptr, c_tgt, c_w, c_d, o_e, o_
                     else:
                         ring[sl, q, 0] += w
             S[j, _G_V] = v
+        while ps < ns and s_e[ps] == e:
+            for c in range(s_j.shape[0]):
+                j = s_j[c]
+                if s_v[c] == _G_V:
+                    s_out[ps, c] = S[j, _G_V] + P[j, _G_EL]
+                else:
+                    s_out[ps, c] = S[j, s_v[c]]
+            ps += 1
     return n, nout
 
 
@@ -364,12 +378,63 @@ class GridDomain(_Domain):
         np.cumsum(np.bincount(src, minlength=self.n), out=self.c_ptr[1:])
         self.R = int(d.max()) + 1 if d.size else 1
         self.step = step_function(backend)
+        # state samplers (Population.record("V_m", ...)): one column per (sampler, neuron)
+        var = {"V_m": _G_V, "I_syn_ex": _G_IEX, "I_syn_in": _G_IIN}
+        self.samplers, js, vs = [], [], []
+        c = 0
+        for pop in pops:
+            for smp in pop._samplers:
+                for t in ([smp["interval"]] if smp["interval"] is not None else list(smp["times"])):
+                    if abs(t / h - round(t / h)) > 1e-9 * max(1.0, t / h):
+                        what = "interval" if smp["interval"] is not None else "sample time"
+                        raise NetworkError(f"clocked {_label(pop)}: the {what} {t!r} ms of its {smp['var']!r} "
+                                           f"recording is not a multiple of dt = {h} ms")
+                js.append(smp["ids"] + self.first[id(pop)])
+                vs.append(np.full(smp["ids"].size, var[smp["var"]], np.int64))
+                self.samplers.append((pop, smp, c, c + smp["ids"].size))
+                c += smp["ids"].size
+        self.s_j = np.concatenate(js).astype(np.int64) if js else np.empty(0, np.int64)
+        self.s_v = np.concatenate(vs) if vs else np.empty(0, np.int64)
         self.reset(False)
 
     def reset(self, keep_weights):
         super().reset(keep_weights)
         self.S = self.S0.copy()
         self.ring = np.zeros((self.R, self.n, 2))
+        self.smp = []  # (update indices, values) per advance
+
+    def _sample_rows(self, e_lo, e_hi):
+        """Update indices in ``[e_lo, e_hi]`` at which some sampler records (a union, sorted)."""
+        rows = []
+        for _pop, smp, _a, _b in self.samplers:
+            if smp["interval"] is not None:
+                m = max(1, round(smp["interval"] / self.h))
+                rows.append(np.arange(-(-e_lo // m) * m, e_hi + 1, m, dtype=np.int64))
+            else:
+                e = np.rint(smp["times"] / self.h).astype(np.int64)
+                rows.append(e[(e >= e_lo) & (e <= e_hi)])
+        return np.unique(np.concatenate(rows)) if rows else np.empty(0, np.int64)
+
+    def samples_of(self, pop, what):
+        """``(times, values[n_times, n_ids], ids)`` of ``pop``'s ``what`` sampler."""
+        from .errors import ParameterError
+
+        for pp, smp, a, b in self.samplers:
+            if pp is pop and smp["var"] == what:
+                ts, vs = [], []
+                for e, vals in self.smp:
+                    t = e * self.h
+                    if smp["interval"] is not None:
+                        m = max(1, round(smp["interval"] / self.h))
+                        keep = e % m == 0
+                    else:
+                        keep = np.isin(e, np.rint(smp["times"] / self.h).astype(np.int64))
+                    ts.append(t[keep])
+                    vs.append(vals[keep, a:b])
+                if not ts:
+                    return np.empty(0), np.empty((0, b - a)), smp["ids"].copy()
+                return np.concatenate(ts), np.concatenate(vs), smp["ids"].copy()
+        raise ParameterError(f"population {pop.name!r}: {what!r} was not recorded")
 
     def advance(self, E):
         """Run the updates ending at ``done+1 .. E``; returns their spikes as (times ms, global ids)."""
@@ -384,22 +449,37 @@ class GridDomain(_Domain):
         oe, oi = [], []
         cap = max(4096, 4 * self.n)
         p = 0
+        s_e = np.empty(0, np.int64)
+        if self.samplers:
+            s_e = self._sample_rows(self.done + (0 if self.done == 0 else 1), E)
+            s_out = np.full((s_e.size, self.s_j.size), np.nan)
+            if s_e.size and s_e[0] == 0:  # the initial state
+                for c, (j, v) in enumerate(zip(self.s_j, self.s_v)):
+                    s_out[0, c] = self.S[j, v] + (self.P[j, _G_EL] if v == _G_V else 0.0)
+            self.smp.append((s_e, s_out))
+        ps = 1 if s_e.size and s_e[0] == 0 else 0
         while n > 0:
             o_e = np.empty(cap, np.int64)
             o_i = np.empty(cap, np.int64)
             q = np.searchsorted(x_e, self.done + n, side="right")
+            qs = np.searchsorted(s_e, self.done + n, side="right")
             did, k = self.step(self.done, n, self.P, self.S, self.ring, x_e[p:q], x_i[p:q], x_w[p:q],
-                               self.c_ptr, self.c_tgt, self.c_w, self.c_d, o_e, o_i)
+                               self.c_ptr, self.c_tgt, self.c_w, self.c_d, o_e, o_i,
+                               s_e[ps:qs], self.s_j, self.s_v, s_out[ps:qs] if s_e.size else _NO_SAMPLES)
             oe.append(o_e[:k])
             oi.append(o_i[:k])
             self.arrivals += int((self.c_ptr[o_i[:k] + 1] - self.c_ptr[o_i[:k]]).sum())
             p = np.searchsorted(x_e, self.done + did, side="right")
+            ps = np.searchsorted(s_e, self.done + did, side="right")
             self.done += did
             self.updates += did * self.n
             n -= did
             cap *= 2
         e = np.concatenate(oe)
         return e * self.h, self.gid[np.concatenate(oi)]
+
+
+_NO_SAMPLES = np.zeros((0, 0))
 
 
 def _delay_steps(p, h):
@@ -703,6 +783,11 @@ class CoSim:
                     # a run to b includes the events at b: emit the clocked spikes of the last update
                     t, i = sim._run_chunk(b, b, inclusive=True)
                     self._route(t, i, 2)
+
+    def samples_of(self, pop, what):
+        """Sampled ``what`` of clocked population ``pop``: ``(times, values[n_times, n_ids], ids)``."""
+        di, _ = self.dom_of[id(pop)]
+        return self.domains[di].samples_of(pop, what)
 
     def updates_of(self, pop):
         """Neuron updates of clocked population ``pop`` so far (its size times the updates run)."""

@@ -152,9 +152,9 @@ class Population:
             return
         if self.is_source or what not in VAR_CODES or what not in self.model.state_vars:
             allowed = () if self.is_source else self.model.state_vars
-            if getattr(self.model, "clocked", False):
-                raise ParameterError(f"clocked {_label(self)}: cannot record {what!r}; clocked populations record "
-                                     "spikes only")
+            if getattr(self.model, "clocked", False) and not allowed:
+                raise ParameterError(f"clocked {_label(self)}: cannot record {what!r}; it records spikes only (an "
+                                     "e-prop block's readouts and voltages are in block.last_run)")
             raise ParameterError(f"{_label(self)}: cannot record {what!r}; recordable: spikes, {', '.join(allowed)}")
         if (interval is None) == (times is None):
             raise ParameterError(f"{_label(self)}: give exactly one of interval or times to record {what!r}")

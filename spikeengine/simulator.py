@@ -415,6 +415,8 @@ class Simulator:
         cols_id, cols_var, self._samplers = [], [], []
         c = 0
         for pop in net.populations:
+            if getattr(pop.model, "clocked", False):  # sampled by their clocked domain
+                continue
             for smp in pop._samplers:
                 ids = smp["ids"] + pop.first
                 cols_id.append(ids)
@@ -425,18 +427,20 @@ class Simulator:
         self.smp_var = np.concatenate(cols_var) if cols_var else np.empty(0, np.int64)
         self._smp_t, self._smp_v = [], []
 
-    def _sample_times(self, t0, t1):
-        """Union of all samplers' times in [t0, t1), with a per-sampler membership mask."""
+    def _sample_times(self, t0, t1, inclusive=False):
+        """Union of all samplers' times in [t0, t1) (``inclusive``: [t0, t1]), with a per-sampler membership mask."""
         per = []
         for _pop, smp, _a, _b in self._samplers:
             if smp["interval"] is not None:
                 iv = smp["interval"]
                 k0 = math.ceil(t0 / iv - 1e-12)
-                k1 = math.ceil(t1 / iv - 1e-12)
+                k1 = math.floor(t1 / iv + 1e-12) + 1 if inclusive else math.ceil(t1 / iv - 1e-12)
                 ts = np.arange(k0, k1, dtype=np.float64) * iv
-                ts = ts[(ts >= t0) & (ts < t1)]
+                ts = ts[(ts >= t0) & ((ts <= t1 + 1e-12 * iv) if inclusive else (ts < t1))]
+                if inclusive:
+                    ts = np.minimum(ts, t1)  # k * iv one ulp above t1 is the sample at t1
             else:
-                ts = smp["times"][(smp["times"] >= t0) & (smp["times"] < t1)]
+                ts = smp["times"][(smp["times"] >= t0) & ((smp["times"] <= t1) if inclusive else (smp["times"] < t1))]
             per.append(ts)
         if not per:
             return np.empty(0), []
@@ -536,7 +540,7 @@ class Simulator:
         Returns the spikes the kernel reported in the chunk (times, global ids).
         """
         t_stop = float(np.nextafter(t1, math.inf)) if inclusive else t1
-        times, masks = self._sample_times(t0, t_stop)
+        times, masks = self._sample_times(t0, t1, inclusive)
         if self._incl is not None and times.size and times[0] <= self._incl:  # taken by the last chunk
             keep = times > self._incl
             times, masks = times[keep], [m[keep] for m in masks]
@@ -794,6 +798,8 @@ class Simulator:
         """Sampled ``what`` of ``pop``: (times, values[n_times, n_ids], ids)."""
         from .errors import ParameterError
 
+        if self.cosim is not None and getattr(pop.model, "clocked", False):
+            return self.cosim.samples_of(pop, what)
         for k, (p, smp, a, b) in enumerate(self._samplers):
             if p is pop and smp["var"] == what:
                 ts, vs = [], []

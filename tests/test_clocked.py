@@ -199,7 +199,7 @@ def test_grid_kernel_python_and_numba_agree_on_random_input():
 
     rng = np.random.default_rng(0)
     n = 30
-    P = np.zeros((n, 12))
+    P = np.zeros((n, 13))
     P[:, 0] = np.exp(-H / rng.uniform(5, 20, n))
     P[:, 1] = rng.uniform(0.01, 0.05, n)
     P[:, 2:4] = np.exp(-H / rng.uniform(1, 5, (n, 2)))
@@ -209,6 +209,7 @@ def test_grid_kernel_python_and_numba_agree_on_random_input():
     P[:, 9] = rng.uniform(0, 300, n)
     P[:, 10] = rng.integers(0, 20, n)
     P[:, 11] = rng.random(n) < 0.5
+    P[:, 12] = rng.normal(-65, 5, n)
     x_e = np.sort(rng.integers(1, 500, 2000))
     x_i = rng.integers(0, n, 2000)
     x_w = rng.normal(0, 20, 2000)
@@ -221,13 +222,18 @@ def test_grid_kernel_python_and_numba_agree_on_random_input():
         S = np.zeros((n, 4))
         ring = np.zeros((10, n, 2))
         o_e, o_i = np.empty(100000, np.int64), np.empty(100000, np.int64)
-        did, k = fn(0, 499, P, S, ring, x_e, x_i, x_w, c_ptr, c_tgt, c_w, c_d, o_e, o_i)
-        out.append((did, o_e[:k].copy(), o_i[:k].copy(), S.copy()))
+        s_e = np.arange(5, 500, 7)
+        s_j, s_v = np.array([0, 3, 3, 7]), np.array([0, 0, 2, 3])
+        s_out = np.full((s_e.size, 4), np.nan)
+        did, k = fn(0, 499, P, S, ring, x_e, x_i, x_w, c_ptr, c_tgt, c_w, c_d, o_e, o_i, s_e, s_j, s_v, s_out)
+        out.append((did, o_e[:k].copy(), o_i[:k].copy(), S.copy(), s_out))
     assert out[0][0] == out[1][0] == 499
     assert out[0][1].size > 50
     np.testing.assert_array_equal(out[0][1], out[1][1])
     np.testing.assert_array_equal(out[0][2], out[1][2])
     np.testing.assert_array_equal(out[0][3], out[1][3])
+    np.testing.assert_array_equal(out[0][4], out[1][4])
+    assert np.isfinite(out[0][4]).all() and np.ptp(out[0][4][:, 0]) > 1.0
 
 
 # ---------------------------------------------------------------- bad input
@@ -247,12 +253,18 @@ def test_bad_input_names_the_culprit():
         se.Clocked("iaf_psc_delta", dt=0.0)
     net = se.Network()
     a = net.population(2, se.Clocked("iaf_psc_delta", dt=0.1), name="a")
-    with pytest.raises(se.ParameterError, match="clocked population 'a': cannot record 'V_m'"):
-        a.record("V_m")
+    with pytest.raises(se.ParameterError, match="cannot record 'I_syn_ex'; recordable: spikes, V_m"):
+        a.record("I_syn_ex", interval=1.0)
+    a.record("V_m", interval=0.25)
     with pytest.raises(se.NetworkError, match="clocked population 'a'.*poisson_source"):
         a.add_poisson_input(10.0, 1.0)
+    with pytest.raises(se.NetworkError, match="interval 0.25 ms of its 'V_m' recording is not a multiple of dt"):
+        net.run(1.0)
+    net = se.Network()
+    se_pop = net.population(2, se.Clocked("iaf_psc_delta", dt=0.1), name="a")
     with pytest.raises(se.NetworkError, match="1.05 ms is not a multiple of the clocked populations' dt"):
         net.run(1.05)
+    assert se_pop.size == 2
     net = se.Network()
     b = net.population(2, se.Clocked("iaf_psc_delta", dt=0.1), name="b")
     c = net.population(2, se.LIF(), name="c")
@@ -363,3 +375,101 @@ def test_stdp_from_a_clocked_population_equals_stdp_from_its_spikes_as_a_source(
     np.testing.assert_array_equal(post.spikes[1], post2.spikes[1])
     np.testing.assert_allclose(proj.weights, proj2.weights, rtol=1e-12, atol=0)
     assert not np.allclose(proj.weights, 0.3)
+
+
+def test_state_samples_follow_the_closed_form_and_continue_across_runs():
+    """V_m of a driven iaf_psc_delta at every 0.5 ms: V_inf (1 - exp(-t / tau)) until the first spike; the
+    initial state at t = 0; a second run continues the samples."""
+    tau, C, Ie = 12.0, 200.0, 400.0
+    net = se.Network()
+    pop = net.population(2, se.Clocked("iaf_psc_delta", dt=H, params=dict(
+        E_L=-70.0, V_m=-70.0, V_reset=-70.0, V_th=100.0, C_m=C, tau_m=tau, t_ref=2.0, I_e=Ie)))
+    pop.record("V_m", interval=0.5, ids=[1])
+    net.run(10.0)
+    net.run(5.0)
+    t, v, ids = pop.get_data("V_m")
+    assert ids.tolist() == [1] and t.tolist() == pytest.approx(np.arange(31) * 0.5)
+    np.testing.assert_allclose(v[:, 0], -70.0 + Ie * tau / C * (1 - np.exp(-t / tau)), rtol=0, atol=1e-12)
+
+
+@pytest.mark.nest
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("nest") is None, reason="NEST is not installed")
+def test_state_samples_match_nest_multimeter():
+    import nest
+
+    rng = np.random.default_rng(0)
+    trains = [np.unique(np.round(np.sort(rng.uniform(0.5, 99, 30)) / H) * H) for _ in range(10)]
+    s, t = np.nonzero(rng.random((10, 5)) < 0.6)
+    w = rng.uniform(-1, 4, s.size)
+    net = se.Network()
+    src = net.spike_source(trains)
+    A = net.population(5, se.Clocked("iaf_psc_delta", dt=H, params=_lif()))
+    B = net.population(5, se.Clocked("iaf_psc_exp", dt=H, params=_exp()))
+    net.connect(src, A, se.FromArrays(s, t), weight=w * 3, delay=1.0)
+    net.connect(src, B, se.FromArrays(s, t), weight=w * 300, delay=1.0)
+    for pop, var in ((A, "V_m"), (B, "V_m"), (B, "I_syn_ex"), (B, "I_syn_in")):
+        pop.record(var, interval=0.5)
+    net.run(100.0)
+    nest.verbosity = nest.VerbosityLevel.ERROR
+    nest.ResetKernel()
+    nest.resolution = H
+    g = np.asarray(nest.Create("spike_generator", 10, params=[{"spike_times": list(tr)} for tr in trains]).tolist())
+    nA, nB = nest.Create("iaf_psc_delta", 5, _lif()), nest.Create("iaf_psc_exp", 5, _exp())
+    for n_, scale in ((nA, 3), (nB, 300)):
+        nest.Connect(g[s], np.asarray(n_.tolist())[t], "one_to_one", {"weight": w * scale,
+                                                                       "delay": np.full(s.size, 1.0)})
+    mA = nest.Create("multimeter", params={"record_from": ["V_m"], "interval": 0.5})
+    mB = nest.Create("multimeter", params={"record_from": ["V_m", "I_syn_ex", "I_syn_in"], "interval": 0.5})
+    nest.Connect(mA, nA)
+    nest.Connect(mB, nB)
+    nest.Simulate(100.0)
+    for pop, mm, nodes, var in ((A, mA, nA, "V_m"), (B, mB, nB, "V_m"), (B, mB, nB, "I_syn_ex"),
+                                (B, mB, nB, "I_syn_in")):
+        ts, vals, _ = pop.get_data(var)
+        ev = mm.events
+        nt = np.asarray(ev["times"])
+        ut = np.unique(nt)
+        ref = np.full((ut.size, 5), np.nan)
+        ref[np.searchsorted(ut, nt), np.asarray(ev["senders"]) - nodes[0].global_id] = np.asarray(ev[var])
+        ours = vals[np.isin(np.round(ts, 6), np.round(ut, 6))]
+        assert ours.shape == ref.shape == (198, 5)
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-10, err_msg=var)
+        assert np.ptp(ref) > 1.0
+
+
+def test_event_driven_samples_in_a_clocked_network_equal_those_without_the_clock():
+    """V_m of event-driven neurons sampled every 0.5 ms while a clocked population inhibits them, equals the
+    same network with the clocked spikes given by a spike source; across two runs."""
+    rng = np.random.default_rng(4)
+    drive = [np.sort(rng.uniform(0, 60, 40)) for _ in range(10)]
+    s_in, t_in = np.nonzero(rng.random((10, 8)) < 0.5)
+    s_gi, t_gi = np.nonzero(rng.random((6, 8)) < 0.5)
+
+    def build(times=None):
+        net = se.Network()
+        src = net.spike_source(drive)
+        E = net.population(8, se.LIFExp(**_exp(I_e=0.0)))
+        net.connect(src, E, se.FromArrays(s_in, t_in), weight=300.0, delay=0.7)
+        if times is None:
+            g = net.population(6, se.Clocked("iaf_psc_delta", dt=H, params=_lif()))
+            net.connect(src, g, "all_to_all", weight=2.0, delay=1.0)
+            g.record("spikes")
+        else:
+            g = net.spike_source(times)
+        net.connect(g, E, se.FromArrays(s_gi, t_gi), weight=-200.0, delay=1.3)
+        E.record("V_m", interval=0.5, ids=[0, 3, 7])
+        return net, g, E
+
+    net, g, E = build()
+    net.run(30.0)
+    net.run(30.0)
+    t, i = g.spikes
+    assert t.size > 20
+    net2, _, E2 = build([t[i == k] for k in range(6)])
+    net2.run(60.0)
+    ta, va, _ = E.get_data("V_m")
+    tb, vb, _ = E2.get_data("V_m")
+    # a run to T includes T when clocked populations take part (the sample at 60 ms too)
+    assert ta.tolist() == pytest.approx(np.arange(121) * 0.5) and tb.tolist() == pytest.approx(np.arange(120) * 0.5)
+    np.testing.assert_allclose(va[:-1], vb, rtol=0, atol=1e-9)

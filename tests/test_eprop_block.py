@@ -160,6 +160,8 @@ def test_bad_input_names_the_block_and_array():
     with pytest.raises(se.NetworkError, match="expected an EpropNetwork"):
         net.eprop("not a network", inputs=src)
     blk = net.eprop(_make(), inputs=src, name="ep")
+    with pytest.raises(se.ParameterError, match="clocked population 'ep.rec': cannot record 'V_m'.*block.last_run"):
+        blk.rec.record("V_m", interval=1.0)
     with pytest.raises(se.NetworkError, match="'ep': targets have shape \\(5, 3\\); expected \\(n_steps, 2\\)"):
         blk.set_targets(np.zeros((5, 3)))
     bad = np.zeros((5, 2))
