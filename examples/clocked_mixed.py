@@ -42,9 +42,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
     net, E, I = build()  # noqa: E741
     net.run(args.duration, progress=False)
-    chunk = net.clock["chunk"]
-    sched = f"clocked populations first, {chunk:.1f} ms at a time" if chunk else "one step at a time, events first"
-    print(f"schedule: {sched} (the smallest delay from event-driven neurons into the clock is 1.0 ms)")
+    clock = net.clock
+    first = "clocked populations" if clock["first"] == "clocked" else "event-driven core"
+    print(f"schedule: the {first} first, {clock['chunk']:.1f} ms at a time (the smallest delay between the "
+          "event-driven and the clocked neurons is 1.0 ms)")
     out = {}
     for p in (E, I):
         t, i = p.spikes

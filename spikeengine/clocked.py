@@ -634,9 +634,14 @@ class CoSim:
         self.x_ptr = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(src, minlength=n), out=self.x_ptr[1:])
         # who is routed how: 1 = sources with explicit times (known ahead, routed from the queue),
-        # 2 = everything else (routed from the core's output after each chunk)
+        # 3 = clocked neurons (routed as soon as their domain has run), 2 = everything else (event-driven
+        # neurons and Poisson sources, routed from the core's output after each chunk)
         kinds = sim.kinds
         self.route = np.zeros(n, np.int8)
+        self.dom_id = np.full(n, -1, np.int64)  # the domain of each clocked neuron
+        for pop in net.populations:
+            if id(pop) in self.dom_of:
+                self.dom_id[pop.first:pop.first + pop.size] = self.dom_of[id(pop)][0]
         has = np.diff(self.x_ptr) > 0
         ahead = np.zeros(n, bool)
         for pop in net.populations:
@@ -644,6 +649,7 @@ class CoSim:
                 ahead[pop.first:pop.first + pop.size] = True
         self.route[has & ahead] = 1
         self.route[has & ~ahead] = 2
+        self.route[has & (self.dom_id >= 0)] = 3
         self._plan(kinds)
         self.reset(True)
 
@@ -652,22 +658,58 @@ class CoSim:
         rec[self.route == 2] = 1
 
     def _plan(self, kinds):
-        """The schedule: ``self.L`` ms of clocked updates first (>= dt), or 0: one step at a time, core first."""
+        """The schedule: ``self.mode`` ("clocked": the clocked populations go first, "events": the core goes
+        first) and ``self.L``, the ms of each turn (a multiple of dt, ``inf``: whole runs).
+
+        * Clocked first for ``L``: the updates ending in ``(a, a + L]`` read spikes up to ``a + L + la dt - d``
+          (``la``: the domain's lookahead), which must be known at ``a``: ``L <= (floor(d / dt) - la) dt`` for
+          every delay ``d`` from an event-driven neuron or Poisson source into the clock.
+        * Core first for ``L``: the clocked spikes of ``(a, a + L]`` are queued after the core passed them, so
+          they must not arrive anywhere before ``a + L``: ``L <= floor(d / dt) dt`` for every delay from a
+          clocked neuron into the core (``L = dt`` always works: only spikes at ``a + dt`` are queued).
+        * Clocked neurons reach later domains right after their own domain ran; an input from a domain that runs
+          later (or the same e-prop block) bounds ``L`` in both modes like an event-driven one.
+        """
         h = self.h
-        L = math.inf
+
+        def bound(d, la):
+            return (math.floor((d + GRID_TOL) / h) - la) * h
+
         srcs = np.repeat(np.arange(self.x_ptr.size - 1), np.diff(self.x_ptr))
-        dyn = self.route[srcs] == 2
+        cls = self.route[srcs]
+        L_cf = L_ef = math.inf
         for di, dm in enumerate(self.domains):
-            m = dyn & (self.x_dom == di)
-            if not m.any():
-                continue
-            dmin = float(self.x_d[m].min())
-            if isinstance(dm, EpropDomain) and dmin < h - GRID_TOL:
-                raise NetworkError(f"e-prop block {dm.name!r}: its input delay {dmin} ms is below dt = {h} ms")
-            # updates ending up to a + L read spikes up to a + L + lookahead*h - d, all known at a
-            k = math.floor((dmin + GRID_TOL) / h) - dm.lookahead
-            L = min(L, k * h)
-        self.L = L if L >= h - GRID_TOL else 0.0
+            into = self.x_dom == di
+            m = into & (cls == 2)
+            if m.any():
+                dmin = float(self.x_d[m].min())
+                if isinstance(dm, EpropDomain) and dmin < h - GRID_TOL:
+                    raise NetworkError(f"e-prop block {dm.name!r}: its input delay {dmin} ms is below dt = {h} ms")
+                L_cf = min(L_cf, bound(dmin, dm.lookahead))
+            back = into & (cls == 3) & (self.dom_id[srcs] >= di)
+            if back.any():
+                dmin = float(self.x_d[back].min())
+                b = bound(dmin, dm.lookahead)
+                if b < h - GRID_TOL:
+                    src = int(srcs[back][np.argmin(self.x_d[back])])
+                    raise NetworkError(f"clocked neuron {src} reaches the clocked domain {dm.name!r} with a delay of "
+                                       f"{dmin} ms, which it needs one update earlier than the two can run in this "
+                                       f"order; use a delay >= {(dm.lookahead + 1) * h} ms, or build the receiving "
+                                       "block after the sending one")
+                L_cf = min(L_cf, b)
+                L_ef = min(L_ef, b)
+        # delays from clocked neurons into the event core
+        sim = self.sim
+        if sim.g_src.size:
+            m = self.dom_id[sim.g_src] >= 0
+            if m.any():
+                L_ef = min(L_ef, bound(float(sim.g_delay[m].min()), 0))
+        L_cf = L_cf if L_cf >= h - GRID_TOL else 0.0
+        L_ef = max(L_ef, h)
+        if L_cf >= L_ef:
+            self.mode, self.L = "clocked", L_cf
+        else:
+            self.mode, self.L = "events", L_ef
 
     def begin(self):
         """A ``Network.run`` call starts: the e-prop blocks start collecting its results."""
@@ -724,11 +766,13 @@ class CoSim:
             self._route(times[m], np.asarray(ids, np.int64)[m], 1)
 
     def _advance(self, E):
-        """Advance every domain to update ``E``; queue their spikes in the core."""
+        """Advance every domain to update ``E`` in order, routing each one's spikes to the others at once;
+        queue them all in the core. Returns how many domains spiked."""
         ts, ids = [], []
         for dm in self.domains:
             t, i = dm.advance(E)
             if t.size:
+                self._route(t, i, 3)
                 ts.append(t)
                 ids.append(i)
         if ts:
@@ -757,32 +801,27 @@ class CoSim:
         ka = self.check_time(a, "the start time")
         kb = self.check_time(b, "the end time")
         h = self.h
-        if self.L > 0.0:  # clocked first, L ms at a time
-            step = kb - ka if math.isinf(self.L) else max(1, int(math.floor(self.L / h + 1e-9)))
-            k = ka
-            while k < kb:
-                k1 = min(k + step, kb)
-                ta, tb = k * h, k1 * h
-                if k == ka:
-                    ta = a
-                if k1 == kb:
-                    tb = b
-                self._route_queue(tb + h * max((dm.lookahead for dm in self.domains), default=0))
+        la = h * max((dm.lookahead for dm in self.domains), default=0)
+        step = kb - ka if math.isinf(self.L) else max(1, int(math.floor(self.L / h + 1e-9)))
+        k = ka
+        while k < kb:
+            k1 = min(k + step, kb)
+            ta = a if k == ka else k * h
+            tb = b if k1 == kb else k1 * h
+            self._route_queue(tb + la)
+            if self.mode == "clocked":
                 self._advance(k1)
                 t, i = sim._run_chunk(ta, tb, inclusive=True)
                 self._route(t, i, 2)
-                k = k1
-        else:  # one step at a time, the core first
-            for k in range(ka, kb):
-                ta = a if k == ka else k * h
-                tb = b if k + 1 == kb else (k + 1) * h
-                self._route_queue(tb + h)
+            else:
                 t, i = sim._run_chunk(ta, tb, inclusive=True)
                 self._route(t, i, 2)
-                if self._advance(k + 1) and k + 1 == kb:
-                    # a run to b includes the events at b: emit the clocked spikes of the last update
+                if self._advance(k1) and k1 == kb:
+                    # a run to b includes the events up to b: emit the clocked spikes of the last turn (their
+                    # arrivals all lie after b: the turn is no longer than the delays out of the clock)
                     t, i = sim._run_chunk(b, b, inclusive=True)
                     self._route(t, i, 2)
+            k = k1
 
     def samples_of(self, pop, what):
         """Sampled ``what`` of clocked population ``pop``: ``(times, values[n_times, n_ids], ids)``."""

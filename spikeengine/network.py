@@ -811,8 +811,8 @@ class Network:
     def clock(self):
         """The clock of the clocked populations and how it takes turns with the event-driven core, or None.
 
-        A dict: ``dt`` (ms) and ``chunk``: the ms the clocked populations run ahead of the core
-        (``inf``: whole runs; ``0``: one step at a time with the core first), see ``docs/clocked.md``.
+        A dict: ``dt`` (ms), ``first``: who goes first in each turn (``"clocked"`` populations or the
+        ``"events"`` core) and ``chunk``: the ms of a turn (``inf``: whole runs), see ``docs/clocked.md``.
         Compiles the network.
 
         Examples
@@ -823,12 +823,12 @@ class Network:
         >>> g = net.population(10, se.Clocked("iaf_psc_delta", dt=0.1))
         >>> _ = net.connect(src, g, weight=1.0, delay=1.5)
         >>> net.clock
-        {'dt': 0.1, 'chunk': 1.5}
+        {'dt': 0.1, 'first': 'clocked', 'chunk': 1.5}
         """
         cs = self._simulator().cosim
         if cs is None:
             return None
-        return {"dt": cs.h, "chunk": round(cs.L / cs.h) * cs.h if math.isfinite(cs.L) else cs.L}
+        return {"dt": cs.h, "first": cs.mode, "chunk": round(cs.L / cs.h) * cs.h if math.isfinite(cs.L) else cs.L}
 
     @property
     def size(self):

@@ -549,7 +549,8 @@ class Simulator:
         self.ctr[dt.C_SMP] = 0
         self.ctr[dt.C_OUT] = 0
         if self.bin_width > 0:
-            k0 = self._bin(t0)
+            p = int(self.ctr[dt.C_SRC])  # clocked spikes queued after the core passed them count in their own bin
+            k0 = self._bin(min(t0, float(self.src_t[p])) if p < self.src_t.size else t0)
             act = np.zeros((self._bin(t1) - k0 + 1, len(self.net.populations)), np.int64)
             ebin = np.array([self.bin_width, float(k0)])
         else:

@@ -149,24 +149,25 @@ def test_schedule_chunking_and_streams_do_not_change_spikes(monkeypatch):
     net, pops = _build(spec)
     net.run(spec["T"])
     ref = _spikes(pops)
-    assert net._sim.cosim.L == pytest.approx(1.0)  # the smallest delay into the clock (C -> A, B): 10 steps
-    # in pieces, with a progress bar (more chunks)
+    # the smallest delays into and out of the clock (C -> A, B and A, B -> C) are 10 steps
+    assert net.clock == {"dt": H, "first": "clocked", "chunk": pytest.approx(1.0)}
+    # in pieces (more chunks)
     net2, pops2 = _build(spec)
     for _ in range(5):
         net2.run(spec["T"] / 5)
     _same(ref, _spikes(pops2), tol=1e-9)
-    # one step at a time, the event core first
+    # the other schedules: the event core first, one step or ten steps at a time, clocked first step by step
     orig = CoSim._plan
+    for mode, L in (("events", H), ("events", 1.0), ("clocked", H)):
+        def plan(self, kinds, mode=mode, L=L):
+            orig(self, kinds)
+            self.mode, self.L = mode, L
 
-    def step_by_step(self, kinds):
-        orig(self, kinds)
-        self.L = 0.0
-
-    monkeypatch.setattr(CoSim, "_plan", step_by_step)
-    net3, pops3 = _build(spec)
-    net3.run(spec["T"])
-    assert net3._sim.cosim.L == 0.0
-    _same(ref, _spikes(pops3), tol=1e-9)
+        monkeypatch.setattr(CoSim, "_plan", plan)
+        net3, pops3 = _build(spec)
+        net3.run(spec["T"])
+        assert net3.clock["first"] == mode
+        _same(ref, _spikes(pops3), tol=1e-9)
     monkeypatch.undo()
     # the inputs streamed chunk by chunk instead of given up front
     net4, pops4 = _build(spec, stream=True)

@@ -102,7 +102,8 @@ def test_event_driven_inputs_and_outputs(backend):
     net, ex, down, blk = build()
     _, targets = _inputs(int(T))
     blk.set_targets(targets)
-    assert net._simulator().cosim.L == 0.0  # input delay dt into e-prop: one step at a time
+    # input delay dt into e-prop: the core goes first; the recurrent spikes reach "down" after 1.3 ms: 1 ms turns
+    assert net.clock == {"dt": 1.0, "first": "events", "chunk": 1.0}
     net.run(T)
     t, i = ex.spikes
     assert t.size > 50 and np.any(np.abs(t - np.round(t)) > 1e-6)
@@ -216,7 +217,7 @@ def test_bsshslm_block_equals_the_standalone_network_on_either_schedule(monkeypa
 
         def plan(self, kinds):
             orig(self, kinds)
-            self.L = 0.0
+            self.mode, self.L = "events", 1.0
 
         monkeypatch.setattr(CoSim, "_plan", plan)
     b = make()
@@ -227,7 +228,8 @@ def test_bsshslm_block_equals_the_standalone_network_on_either_schedule(monkeypa
     with pytest.raises(se.NetworkError, match="learning_window per step applies to scheme='event'"):
         blk.set_targets(targets, learning_window=np.ones(200))
     net.run(200.0)
-    assert net._sim.cosim.L == (0.0 if step_by_step else math.inf)
+    assert net.clock == {"dt": 1.0, "first": "events" if step_by_step else "clocked",
+                         "chunk": 1.0 if step_by_step else math.inf}
     assert blk.last_run.loss == ra.loss
     _assert_same_network(a, b)
 
@@ -257,3 +259,44 @@ def test_train_drives_a_block_inside_its_network(tmp_path):
     blk2 = net2.eprop(_make(), inputs=net2.spike_source([[1.0]] * N_IN, name="fixed"))
     with pytest.raises(se.ParameterError, match="takes its inputs from 'fixed'; to present samples to a block"):
         train(blk2, data, iterations=1, progress=False)
+
+
+def test_event_driven_inputs_without_event_outputs_run_whole_turns(monkeypatch):
+    """Fed by event-driven neurons and sending nothing back into the core, the block runs after the core once
+    per Network.run; the same spikes, weights and activity bins as one step at a time."""
+    from spikeengine.clocked import CoSim
+
+    rng = np.random.default_rng(8)
+    drive = [np.sort(rng.uniform(0, 150, 50)) for _ in range(N_IN)]
+    _, targets = _inputs(150)
+
+    def build():
+        net = se.Network()
+        src = net.spike_source(drive)
+        ex = net.population(N_IN, se.LIF(E_L=0.0, V_m=0.0, V_reset=0.0, V_th=1.0, C_m=1.0, tau_m=10.0, t_ref=1.5))
+        net.connect(src, ex, "one_to_one", weight=0.6, delay=0.7)
+        blk = net.eprop(_make(), inputs=ex)
+        blk.rec.record("spikes")
+        blk.set_targets(targets)
+        return net, blk
+
+    net, blk = build()
+    assert net.clock == {"dt": 1.0, "first": "events", "chunk": math.inf}
+    net.run(150.0)
+    orig = CoSim._plan
+
+    def plan(self, kinds):
+        orig(self, kinds)
+        self.L = 1.0
+
+    monkeypatch.setattr(CoSim, "_plan", plan)
+    net2, blk2 = build()
+    net2.run(150.0)
+    assert net2.clock["chunk"] == 1.0
+    assert blk.last_run.loss == blk2.last_run.loss
+    _assert_same_network(blk.network, blk2.network)
+    for a, b in zip(blk.rec.spikes, blk2.rec.spikes):
+        np.testing.assert_array_equal(a, b)
+    assert blk.rec.spikes[0].size > 50
+    for a, b in zip(net._sim.active_table(), net2._sim.active_table()):
+        np.testing.assert_array_equal(a, b)

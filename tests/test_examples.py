@@ -73,7 +73,7 @@ def test_btsp_place_field(capsys):
 def test_clocked_mixed(tmp_path, capsys):
     out = _main("clocked_mixed.py")(["--duration", "200"])
     text = capsys.readouterr().out
-    assert "clocked populations first, 1.0 ms at a time" in text and "energy report" in text
+    assert "the clocked populations first, 1.0 ms at a time" in text and "energy report" in text
     assert out["I"]["on_grid"] and not out["E"]["on_grid"]
     assert out["E"]["spikes"] > 100 and out["I"]["spikes"] > 100
 
