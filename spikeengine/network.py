@@ -821,7 +821,9 @@ class Network:
         >>> net = se.Network()
         >>> src = net.poisson_source(10, rate=20.0)
         >>> g = net.population(10, se.Clocked("iaf_psc_delta", dt=0.1))
+        >>> out = net.population(5, se.LIF())
         >>> _ = net.connect(src, g, weight=1.0, delay=1.5)
+        >>> _ = net.connect(g, out, weight=1.0, delay=1.0)
         >>> net.clock
         {'dt': 0.1, 'first': 'clocked', 'chunk': 1.5}
         """
