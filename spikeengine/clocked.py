@@ -361,13 +361,11 @@ class GridDomain(_Domain):
         self.gid = np.concatenate([np.arange(p.first, p.first + p.size) for p in pops]).astype(np.int64)
         # synapses between grid neurons, CSR by local source
         src, tgt, w, d = [], [], [], []
-        self.internal = []
         for p in projections:
             src.append(np.asarray(p.sources, np.int64) + self.first[id(p.pre)])
             tgt.append(np.asarray(p.targets, np.int64) + self.first[id(p.post)])
             w.append(np.broadcast_to(np.asarray(p.weights, np.float64), (len(p),)))
             d.append(_delay_steps(p, h))
-            self.internal.append(p)
         if src:
             src, tgt, w, d = (np.concatenate(x) for x in (src, tgt, w, d))
         else:
@@ -595,7 +593,7 @@ class CoSim:
             self.dom_of[id(blk.out)] = (len(self.domains) - 1, 0)
         # synapses from outside each domain: CSR by global source
         n = sim.n
-        src, tgt, w, d, dom, prj = [], [], [], [], [], []
+        src, tgt, w, d, dom = [], [], [], [], []
         self.projections = []
         for p in net.projections:
             if id(p.post) not in self.dom_of:
@@ -612,7 +610,6 @@ class CoSim:
             w.append(np.broadcast_to(np.asarray(p.weights, np.float64), (len(p),)))
             d.append(np.broadcast_to(np.asarray(p.delays, np.float64), (len(p),)))
             dom.append(np.full(len(p), di, np.int64))
-            prj.append(np.full(len(p), len(self.projections) - 1, np.int64))
         for di, dm in enumerate(self.domains):
             if isinstance(dm, EpropDomain):
                 blk = dm.block
@@ -623,20 +620,18 @@ class CoSim:
                 w.append(np.ones(blk.inputs.size))
                 d.append(np.full(blk.inputs.size, blk.delay))
                 dom.append(np.full(blk.inputs.size, di, np.int64))
-                prj.append(np.full(blk.inputs.size, -1, np.int64))
         if src:
-            src, tgt, w, d, dom, prj = (np.concatenate(x) for x in (src, tgt, w, d, dom, prj))
+            src, tgt, w, d, dom = (np.concatenate(x) for x in (src, tgt, w, d, dom))
         else:
-            src = tgt = dom = prj = np.empty(0, np.int64)
+            src = tgt = dom = np.empty(0, np.int64)
             w = d = np.empty(0)
         order = np.argsort(src, kind="stable")
-        self.x_tgt, self.x_w, self.x_d, self.x_dom, self.x_prj = tgt[order], w[order], d[order], dom[order], prj[order]
+        self.x_tgt, self.x_w, self.x_d, self.x_dom = tgt[order], w[order], d[order], dom[order]
         self.x_ptr = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(src, minlength=n), out=self.x_ptr[1:])
         # who is routed how: 1 = sources with explicit times (known ahead, routed from the queue),
         # 3 = clocked neurons (routed as soon as their domain has run), 2 = everything else (event-driven
         # neurons and Poisson sources, routed from the core's output after each chunk)
-        kinds = sim.kinds
         self.route = np.zeros(n, np.int8)
         self.dom_id = np.full(n, -1, np.int64)  # the domain of each clocked neuron
         for pop in net.populations:
@@ -650,14 +645,14 @@ class CoSim:
         self.route[has & ahead] = 1
         self.route[has & ~ahead] = 2
         self.route[has & (self.dom_id >= 0)] = 3
-        self._plan(kinds)
+        self._plan()
         self.reset(True)
 
     def mark(self, rec):
         """Ask the core to report the spikes routed from its output."""
         rec[self.route == 2] = 1
 
-    def _plan(self, kinds):
+    def _plan(self):
         """The schedule: ``self.mode`` ("clocked": the clocked populations go first, "events": the core goes
         first) and ``self.L``, the ms of each turn (a multiple of dt, ``inf``: whole runs).
 
@@ -720,7 +715,6 @@ class CoSim:
     def reset(self, keep_weights):
         for dm in self.domains:
             dm.reset(keep_weights)
-        self.synops = np.zeros(len(self.projections), np.int64)
         self.q_until = -math.inf
 
     # ------------------------------------------------------------------ routing
@@ -738,8 +732,6 @@ class CoSim:
         syn = lo[rep] + (np.arange(rep.size) - np.repeat(np.cumsum(cnt) - cnt, cnt))
         e = end_index(t[rep] + self.x_d[syn], self.h)
         dom = self.x_dom[syn]
-        prj = self.x_prj[syn]
-        np.add.at(self.synops, prj[prj >= 0], 1)
         for di, dm in enumerate(self.domains):
             k = dom == di
             if k.any():

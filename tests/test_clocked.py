@@ -159,8 +159,8 @@ def test_schedule_chunking_and_streams_do_not_change_spikes(monkeypatch):
     # the other schedules: the event core first, one step or ten steps at a time, clocked first step by step
     orig = CoSim._plan
     for mode, L in (("events", H), ("events", 1.0), ("clocked", H)):
-        def plan(self, kinds, mode=mode, L=L):
-            orig(self, kinds)
+        def plan(self, mode=mode, L=L):
+            orig(self)
             self.mode, self.L = mode, L
 
         monkeypatch.setattr(CoSim, "_plan", plan)

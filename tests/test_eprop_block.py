@@ -215,8 +215,8 @@ def test_bsshslm_block_equals_the_standalone_network_on_either_schedule(monkeypa
     if step_by_step:
         orig = CoSim._plan
 
-        def plan(self, kinds):
-            orig(self, kinds)
+        def plan(self):
+            orig(self)
             self.mode, self.L = "events", 1.0
 
         monkeypatch.setattr(CoSim, "_plan", plan)
@@ -285,8 +285,8 @@ def test_event_driven_inputs_without_event_outputs_run_whole_turns(monkeypatch):
     net.run(150.0)
     orig = CoSim._plan
 
-    def plan(self, kinds):
-        orig(self, kinds)
+    def plan(self):
+        orig(self)
         self.L = 1.0
 
     monkeypatch.setattr(CoSim, "_plan", plan)

@@ -41,7 +41,7 @@ import math
 import numba
 import numpy as np
 
-from ._kernels import grow, opt_apply, pairwise_sum, surrogate
+from ._kernels import grow, matvec, opt_apply, pairwise_sum, surrogate
 
 _JIT = numba.njit(cache=True)
 #: a learning signal L^tau reaches the recurrent history two steps after the recurrent step tau' that
@@ -403,20 +403,6 @@ def _settle(t, T, book, isis, n_isi, pend, rec, skip_self, m0, fr_tab, fr_have, 
 
 
 @_JIT
-def _matvec(A, x, out):
-    """``out[:] = A @ x`` as NumPy computes it (BLAS, for A's layout), as :func:`._kernels.matvec`."""
-    if A.shape[0] == 1:
-        out[0] = np.dot(np.ascontiguousarray(A[0]), x)
-    elif A.shape[1] == 1:
-        for j in range(A.shape[0]):
-            out[j] = A[j, 0] * x[0]
-    else:
-        y = np.dot(A, x)
-        for j in range(A.shape[0]):
-            out[j] = y[j]
-
-
-@_JIT
 def _update_rec(i, skip, t, T, WT, book, isis, n_isi, pend, m0, fr_tab, fr_have, h0, psi_h, L_h, lnz, runs, alpha,
                 zeta, beta, rho, kappa, avg, fwin, gbuf, zr, cum, step, m, v, b1, b2, par):
     """A spike of ``i`` emitted in step ``t`` at its synapses ``i -> j`` into the recurrent population.
@@ -622,7 +608,7 @@ def _run_kernel(raster, has_targets, targets, T0, h0, T, Wn, ce, symmetric, reco
         if s == 0 and reset:
             for q in range(n_out):
                 v_out[q] = 0.0
-        _matvec(W_out, zf, wz)
+        matvec(W_out, zf, wz)
         for q in range(n_out):
             vq = o_kappa[q] * v_out[q] + o_zeta[q] * wz[q] + o_P_i[q] * i_out[q]
             i_out[q] = o_I_e[q]
@@ -655,7 +641,7 @@ def _run_kernel(raster, has_targets, targets, T0, h0, T, Wn, ce, symmetric, reco
                 for q in range(n_out):
                     lbuf[q] = err[q] * err[q]
                 loss += 0.5 * pairwise_sum(lbuf, 0, n_out)
-            _matvec(B, err, L_h[h])
+            matvec(B, err, L_h[h])
             lnz[h] = False
             for j in range(n_rec):
                 if L_h[h, j] != 0.0:
@@ -747,7 +733,7 @@ def run_bsshslm(net, raster, targets, record_weights, learn):
     rp, op = net._rec_arrays, net._out_arrays
     par = net._opt_par(learn)
     n_rec, n_out = net.n_rec, net.n_out
-    _grow(net, T0 + n)
+    net._grow_history(T0 + n)
     hist = net._hist
     syn = net._syn
     has_targets = targets is not None
@@ -812,22 +798,6 @@ def run_bsshslm(net, raster, targets, record_weights, learn):
                 ev_w[:n_ev].copy())] if n_ev else []
     return readout, error, float(loss), spikes, wev
 
-
-def _grow(net, t_end):
-    """Make the history rows ``[h0, t_end)`` available, the rows from the current step on zeroed.
-
-    The history arrays are buffers whose first ``t - h0`` rows are the history of steps ``h0 ... t - 1``; the
-    rest is spare capacity (doubled when full), so that a run costs no full copy.
-    """
-    t = net._state["t"]
-    need = t_end - net._h0
-    for k, a in net._hist.items():
-        if a.shape[0] < need:
-            b = np.zeros((max(need, 2 * a.shape[0]), a.shape[1]))
-            m = min(a.shape[0], t - net._h0)
-            b[:m] = a[:m]
-            a = net._hist[k] = b
-        a[t - net._h0:need] = 0.0
 
 
 def _trim(net):

@@ -397,9 +397,9 @@ def column_sums(WT, cols, n_cols, out, buf):
 
 @_JIT
 def matvec(A, x, out):
-    """``out[:] = A @ x`` as NumPy computes it (BLAS ``ddot``/``dgemv``), bit for bit."""
+    """``out[:] = A @ x`` as NumPy computes it (BLAS ``ddot``/``dgemv``, for A's layout), bit for bit."""
     if A.shape[0] == 1:
-        out[0] = np.dot(A[0], x)
+        out[0] = np.dot(np.ascontiguousarray(A[0]), x)
     elif A.shape[1] == 1:
         for j in range(A.shape[0]):
             out[j] = A[j, 0] * x[0]

@@ -83,6 +83,7 @@ class EpropBlock:
         self.delay = float(delay)
         self.learn = True
         self.record_weights = False
+        self._tg = self._win = None  # targets not used yet (set_targets), and their learning window
         self.rec = net._add(f"{name}.rec", network.n_rec, _EpropUnits(self, "rec", True))
         self.out = net._add(f"{name}.out", network.n_out, _EpropUnits(self, "out", False))
         self._reset()
@@ -94,9 +95,6 @@ class EpropBlock:
 
     def _reset(self):
         """Back to t = 0: results are dropped; targets not used yet stay, for the updates from 0 on."""
-        if not hasattr(self, "_tg"):
-            self._tg = None
-            self._win = None
         self._tg0 = 0
         self._results = []
 
